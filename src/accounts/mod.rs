@@ -1,0 +1,628 @@
+//! Users: password hashing and policy, login with throttling.
+//!
+//! Passwords are NFKC-normalised, never truncated, checked against the policy of NIST SP
+//! 800-63B-4 §3.1.1.2 when set, and stored as argon2id PHC strings. A login is rate-limited per
+//! IP and per account before any hashing, and costs the same argon2 work whether or not the
+//! account exists (ASVS 6.3.8).
+
+pub mod password;
+pub mod policy;
+pub mod throttle;
+
+use crate::clock::UnixTime;
+use crate::config::Config;
+use crate::model::{User, UserId};
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+use password::Hasher;
+use policy::PasswordPolicy;
+use std::net::IpAddr;
+use std::sync::Arc;
+use throttle::LoginThrottle;
+
+/// The longest email address accepted (RFC 5321 §4.5.3.1.3 path limit less the brackets).
+const MAX_EMAIL_LENGTH: usize = 254;
+
+/// A failure creating or changing an account.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("'{0}' is not a valid email address")]
+    InvalidEmail(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("password rejected: {0}")]
+    WeakPassword(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+/// Why a login failed. `InvalidCredentials` is the same for unknown users, wrong passwords and
+/// disabled accounts.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    Throttled { retry_after: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+/// The accounts service.
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    hasher: Hasher,
+    policy: PasswordPolicy,
+    throttle: LoginThrottle,
+}
+
+impl Accounts {
+    /// Builds the service: argon2id hasher bounded by `config.max_concurrent_hashes`, per-IP
+    /// limiter, throttle policy. Costs one argon2 run (the dummy hash for unknown users).
+    pub fn new(store: Arc<dyn Store>, config: &Config) -> Accounts {
+        Self::with_params(store, config, password::PARAMS)
+    }
+
+    fn with_params(store: Arc<dyn Store>, config: &Config, params: argon2::Params) -> Accounts {
+        // Start-up: the only possible failure is argon2 rejecting its own default parameters.
+        let hasher = Hasher::new(params, config.max_concurrent_hashes)
+            .expect("argon2id with valid parameters hashes a short password");
+        Accounts {
+            store,
+            hasher,
+            policy: PasswordPolicy {
+                min_length: config.password_min_length,
+                max_length: config.password_max_length,
+            },
+            throttle: LoginThrottle::new(config),
+        }
+    }
+
+    /// Normalises `password` and checks it against the policy for an account with `email`
+    /// (already normalised); the error says why it was refused.
+    pub fn check_password(&self, email: &str, password: &Secret) -> Result<String, AccountError> {
+        let normalized = password::normalize(password.expose(), self.policy.max_length)
+            .ok_or_else(|| {
+                AccountError::WeakPassword(format!(
+                    "must be at most {} characters",
+                    self.policy.max_length
+                ))
+            })?;
+        self.policy
+            .check(&normalized, email)
+            .map_err(AccountError::WeakPassword)?;
+        Ok(normalized)
+    }
+
+    /// Creates a user after normalising the email and checking the password policy.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        password: &Secret,
+        now: UnixTime,
+    ) -> Result<User, AccountError> {
+        let email = normalize_email(email)?;
+        let normalized = self.check_password(&email, password)?;
+        let password_hash = self
+            .hasher
+            .hash(normalized)
+            .await
+            .map_err(|e| AccountError::Hashing(e.to_string()))?;
+        let user = User {
+            id: UserId(crate::secret::random_id()),
+            email,
+            name: name.map(str::to_string),
+            email_verified: false,
+            password_hash,
+            password_changed_at: now,
+            disabled: false,
+            created_at: now,
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict("email")) => Err(AccountError::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks a login. Unknown users cost the same argon2 work as known ones.
+    ///
+    /// Order matters: the per-IP limit, then the per-account counter (incremented before the
+    /// password is looked at, so parallel guesses are counted), then one argon2 verification —
+    /// against the user's hash, or a dummy one for unknown and disabled accounts.
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: &Secret,
+        ip: Option<IpAddr>,
+        now: UnixTime,
+    ) -> Result<User, LoginError> {
+        self.throttle.check_ip(ip)?;
+        // The same key whether or not the address is well-formed or registered.
+        let key = LoginThrottle::account_key(&email.trim().to_lowercase());
+        self.throttle.admit(&*self.store, &key, now).await?;
+
+        let Some(normalized) = password::normalize(password.expose(), self.policy.max_length)
+        else {
+            // Too long to be anyone's password; answered like any wrong one.
+            self.spend_dummy_verify(String::new()).await;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let user = match normalize_email(email) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let Some(mut user) = user.filter(|u| !u.disabled) else {
+            self.spend_dummy_verify(normalized).await;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let verification = self
+            .hasher
+            .verify(normalized.clone(), user.password_hash.clone())
+            .await
+            .map_err(|e| LoginError::Hashing(e.to_string()))?;
+        if !verification.matches {
+            return Err(LoginError::InvalidCredentials);
+        }
+        self.store.throttle_clear(&key).await?;
+        if verification.needs_rehash {
+            self.rehash(&mut user, normalized).await;
+        }
+        Ok(user)
+    }
+
+    /// Verifies against the dummy hash so that a login without a usable account costs what a
+    /// real one does (ASVS 6.3.8).
+    async fn spend_dummy_verify(&self, normalized: String) {
+        if let Err(e) = self.hasher.verify_dummy(normalized).await {
+            tracing::warn!(error = %e, "dummy password verification failed");
+        }
+    }
+
+    /// Replaces a hash made with weaker parameters after a successful login; best effort.
+    async fn rehash(&self, user: &mut User, normalized: String) {
+        let phc = match self.hasher.hash(normalized).await {
+            Ok(phc) => phc,
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "password rehash failed");
+                return;
+            }
+        };
+        match self
+            .store
+            .set_password_hash(&user.id, &phc, user.password_changed_at)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(user_id = %user.id, "password hash upgraded to current parameters");
+                user.password_hash = phc;
+            }
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "storing rehashed password failed")
+            }
+        }
+    }
+}
+
+/// Trims and lower-cases an email and checks its shape.
+pub fn normalize_email(raw: &str) -> Result<String, AccountError> {
+    let email = raw.trim().to_lowercase();
+    let invalid = || {
+        let shown: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_EMAIL_LENGTH)
+            .collect();
+        AccountError::InvalidEmail(shown)
+    };
+    if email.is_empty()
+        || email.len() > MAX_EMAIL_LENGTH
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid());
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err(invalid());
+    };
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FileConfig;
+    use crate::store::sqlite::SqliteStore;
+
+    const NOW: UnixTime = 1_800_000_000;
+    const GOOD: &str = "correct horse battery staple 42";
+
+    fn config(free_attempts: i64) -> Config {
+        let mut file = FileConfig::default();
+        file.login.free_attempts = free_attempts;
+        file.login.max_lock_seconds = 900;
+        file.login.per_ip_per_minute = 10_000;
+        file.password.max_concurrent_hashes = 2;
+        file.resolve().unwrap()
+    }
+
+    async fn accounts_with(config: &Config) -> (Arc<Accounts>, Arc<dyn Store>) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+        (Arc::new(Accounts::new(store.clone(), config)), store)
+    }
+
+    async fn accounts() -> (Arc<Accounts>, Arc<dyn Store>) {
+        accounts_with(&config(5)).await
+    }
+
+    fn pw(s: &str) -> Secret {
+        Secret::new(s)
+    }
+
+    async fn login(
+        a: &Accounts,
+        email: &str,
+        password: &str,
+        now: UnixTime,
+    ) -> Result<User, LoginError> {
+        a.authenticate(email, &pw(password), None, now).await
+    }
+
+    #[tokio::test]
+    async fn created_user_logs_in_and_stores_an_argon2id_hash() {
+        let (a, store) = accounts().await;
+        let user = a
+            .create_user("  Alice@Example.COM ", Some("Alice"), &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        assert_eq!(user.email, "alice@example.com");
+        assert!(!user.email_verified && !user.disabled);
+        assert_eq!((user.created_at, user.password_changed_at), (NOW, NOW));
+        assert!(
+            user.password_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        );
+        assert_eq!(user.id.0.len(), 22);
+        let stored = store
+            .user_by_email("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.password_hash, user.password_hash);
+        let again = login(&a, "ALICE@example.com", GOOD, NOW).await.unwrap();
+        assert_eq!(again.id, user.id);
+    }
+
+    #[tokio::test]
+    async fn the_same_email_twice_is_email_taken() {
+        let (a, _) = accounts().await;
+        a.create_user("bob@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        let err = a
+            .create_user("BOB@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AccountError::EmailTaken), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn nfkc_equivalent_passwords_are_the_same_password() {
+        let (a, _) = accounts().await;
+        a.create_user(
+            "lig@example.com",
+            None,
+            &pw("\u{FB01}ve long \u{FB01}sh \u{FB01}elds"),
+            NOW,
+        )
+        .await
+        .unwrap();
+        login(&a, "lig@example.com", "five long fish fields", NOW)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn long_passwords_are_not_truncated_and_case_matters() {
+        let (a, _) = accounts().await;
+        let long: String = (0..128)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        a.create_user("long@example.com", None, &pw(&long), NOW)
+            .await
+            .unwrap();
+        let mut differs: Vec<char> = long.chars().collect();
+        differs[99] = '#';
+        let differs: String = differs.into_iter().collect();
+        assert!(matches!(
+            login(&a, "long@example.com", &differs, NOW).await,
+            Err(LoginError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            login(&a, "long@example.com", &long.to_uppercase(), NOW).await,
+            Err(LoginError::InvalidCredentials)
+        ));
+        login(&a, "long@example.com", &long, NOW).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn weak_passwords_are_refused_with_a_reason() {
+        let (a, store) = accounts().await;
+        for (password, why) in [
+            ("too short", "must be at least 15 characters"),
+            ("qwertyuiopasdfgh", "is a commonly used password"),
+            ("Password123456789", "is a commonly used password"),
+            ("zzzzzzzzzzzzzzzzzzzz", "is a single character repeated"),
+            ("carol.jones is my password", "contains your email name"),
+            (
+                "my open sesame passphrase",
+                "contains the name of this service",
+            ),
+        ] {
+            match a
+                .create_user("Carol.Jones@example.com", None, &pw(password), NOW)
+                .await
+            {
+                Err(AccountError::WeakPassword(reason)) => assert_eq!(reason, why, "{password}"),
+                other => panic!("{password}: {other:?}"),
+            }
+        }
+        let too_long = "x".repeat(257);
+        match a
+            .create_user("carol.jones@example.com", None, &pw(&too_long), NOW)
+            .await
+        {
+            Err(AccountError::WeakPassword(reason)) => {
+                assert_eq!(reason, "must be at most 256 characters")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(store.list_users().await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn emails_are_trimmed_lower_cased_and_shape_checked() {
+        assert_eq!(
+            normalize_email(" A.B@Example.ORG\n").unwrap(),
+            "a.b@example.org"
+        );
+        for bad in [
+            "",
+            "no-at.example.com",
+            "two@@example.com",
+            "a@b@example.com",
+            "@example.com",
+            "user@",
+            "user@localhost",
+            "user@.example.com",
+            "user@example.com.",
+            "user@example..com",
+            "us er@example.com",
+            "user\u{0}@example.com",
+        ] {
+            assert!(
+                matches!(normalize_email(bad), Err(AccountError::InvalidEmail(_))),
+                "{bad:?}"
+            );
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(normalize_email(&long).is_err());
+    }
+
+    #[tokio::test]
+    async fn unknown_user_wrong_password_and_disabled_user_look_the_same() {
+        let (a, store) = accounts().await;
+        let user = a
+            .create_user("dave@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        for (email, password) in [
+            ("nobody@example.com", GOOD),
+            ("dave@example.com", "wrong password, wrong password"),
+            ("not an email", GOOD),
+        ] {
+            assert!(
+                matches!(
+                    login(&a, email, password, NOW).await,
+                    Err(LoginError::InvalidCredentials)
+                ),
+                "{email}"
+            );
+        }
+        store.set_user_disabled(&user.id, true).await.unwrap();
+        assert!(matches!(
+            login(&a, "dave@example.com", GOOD, NOW).await,
+            Err(LoginError::InvalidCredentials)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_overlong_password_at_login_is_just_invalid() {
+        let (a, _) = accounts().await;
+        a.create_user("erin@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        let huge = "y".repeat(10_000);
+        assert!(matches!(
+            login(&a, "erin@example.com", &huge, NOW).await,
+            Err(LoginError::InvalidCredentials)
+        ));
+    }
+
+    #[tokio::test]
+    async fn throttling_starts_after_the_free_attempts_and_admits_one_per_window() {
+        let (a, _) = accounts_with(&config(3)).await;
+        a.create_user("frank@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        let wrong = "wrong password, wrong password";
+        for email in ["frank@example.com", "ghost@example.com"] {
+            for _ in 0..3 {
+                assert!(matches!(
+                    login(&a, email, wrong, NOW).await,
+                    Err(LoginError::InvalidCredentials)
+                ));
+            }
+            // The 4th attempt (failures = 4) starts a 1 s lock.
+            assert!(matches!(
+                login(&a, email, wrong, NOW).await,
+                Err(LoginError::Throttled { retry_after: 1 })
+            ));
+        }
+        // Even the right password waits for the lock.
+        assert!(matches!(
+            login(&a, "frank@example.com", GOOD, NOW).await,
+            Err(LoginError::Throttled { retry_after: 1 })
+        ));
+        // The lock expired: one attempt is checked (failures = 6 → next lock 4 s) …
+        let t = NOW + 1;
+        assert!(matches!(
+            login(&a, "frank@example.com", wrong, t).await,
+            Err(LoginError::InvalidCredentials)
+        ));
+        // … and the next waits.
+        assert!(matches!(
+            login(&a, "frank@example.com", GOOD, t).await,
+            Err(LoginError::Throttled { retry_after: 4 })
+        ));
+        assert!(matches!(
+            login(&a, "frank@example.com", GOOD, t + 3).await,
+            Err(LoginError::Throttled { retry_after: 1 })
+        ));
+        // After the window the right password gets through and clears the counter.
+        login(&a, "frank@example.com", GOOD, t + 4).await.unwrap();
+        for _ in 0..3 {
+            assert!(matches!(
+                login(&a, "frank@example.com", wrong, t + 4).await,
+                Err(LoginError::InvalidCredentials)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn locks_are_capped_so_there_is_no_permanent_lockout() {
+        let mut file = FileConfig::default();
+        file.login.free_attempts = 1;
+        file.login.max_lock_seconds = 10;
+        let (a, _) = accounts_with(&file.resolve().unwrap()).await;
+        a.create_user("gina@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        let wrong = "wrong password, wrong password";
+        for _ in 0..40 {
+            let _ = login(&a, "gina@example.com", wrong, NOW).await;
+        }
+        // 42 counted attempts would mean 2^40 s; the lock is capped at 10 s.
+        assert!(matches!(
+            login(&a, "gina@example.com", wrong, NOW + 1).await,
+            Err(LoginError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            login(&a, "gina@example.com", GOOD, NOW + 1).await,
+            Err(LoginError::Throttled { retry_after: 10 })
+        ));
+        login(&a, "gina@example.com", GOOD, NOW + 11).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_wrong_attempts_do_not_slip_past_the_throttle() {
+        let (a, _) = accounts_with(&config(5)).await;
+        a.create_user("hank@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        let attempts: Vec<_> = (0..20)
+            .map(|_| {
+                let a = a.clone();
+                tokio::spawn(async move {
+                    login(
+                        &a,
+                        "hank@example.com",
+                        "wrong password, wrong password",
+                        NOW,
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut throttled = 0;
+        let mut checked = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Err(LoginError::Throttled { .. }) => throttled += 1,
+                Err(LoginError::InvalidCredentials) => checked += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            checked <= 5,
+            "{checked} of 20 parallel attempts were checked"
+        );
+        assert!(throttled >= 15, "{throttled} throttled");
+    }
+
+    #[tokio::test]
+    async fn per_ip_limit_refuses_before_hashing() {
+        let mut file = FileConfig::default();
+        file.login.per_ip_per_minute = 2;
+        let (a, _) = accounts_with(&file.resolve().unwrap()).await;
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for i in 0..2 {
+            let r = a
+                .authenticate(&format!("spray{i}@example.com"), &pw(GOOD), Some(ip), NOW)
+                .await;
+            assert!(matches!(r, Err(LoginError::InvalidCredentials)));
+        }
+        let r = a
+            .authenticate("spray9@example.com", &pw(GOOD), Some(ip), NOW)
+            .await;
+        assert!(matches!(r, Err(LoginError::Throttled { .. })), "{r:?}");
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        let r = a
+            .authenticate("spray9@example.com", &pw(GOOD), Some(other), NOW)
+            .await;
+        assert!(matches!(r, Err(LoginError::InvalidCredentials)));
+    }
+
+    #[tokio::test]
+    async fn a_weaker_stored_hash_is_upgraded_on_login() {
+        let cfg = config(5);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+        let weak = Accounts::with_params(
+            store.clone(),
+            &cfg,
+            argon2::Params::new(64, 1, 1, None).unwrap(),
+        );
+        weak.create_user("ivy@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        let strong = Accounts::new(store.clone(), &cfg);
+        let user = login(&strong, "ivy@example.com", GOOD, NOW + 5)
+            .await
+            .unwrap();
+        assert!(user.password_hash.contains("m=19456,t=2,p=1"));
+        let stored = store
+            .user_by_email("ivy@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.password_hash, user.password_hash);
+        assert_eq!(
+            stored.password_changed_at, NOW,
+            "a rehash is not a password change"
+        );
+    }
+}

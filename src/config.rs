@@ -1,0 +1,392 @@
+//! Configuration: defaults → file → `SESAME_*` environment, resolved into a validated [`Config`].
+//!
+//! Every key `section.key` can be set with `SESAME_SECTION__KEY`; top-level keys have the short
+//! names `SESAME_ISSUER`, `SESAME_LISTEN`, `SESAME_DATABASE_URL`, `SESAME_KEK`.
+//! `config/default.toml` mirrors [`FileConfig::default`] with a doc line per key.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// A configuration error; always names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("configuration: {0}")]
+    Source(String),
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// The configuration as written in the file and the environment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// Public base URL; the `iss` of every token and the prefix of every URL Sesame emits.
+    pub issuer: String,
+    /// Address the HTTP server binds.
+    pub listen: String,
+    /// `sqlite://path` (embedded default) or `mongodb://…`.
+    pub database_url: String,
+    /// Base64 of the 32-byte key-encryption key that protects signing keys at rest.
+    pub kek: Option<String>,
+    /// Where the embedded default keeps a generated KEK when `kek` is unset.
+    pub kek_file: String,
+    pub tokens: TokensFile,
+    pub session: SessionFile,
+    pub login: LoginFile,
+    pub password: PasswordFile,
+    pub http: HttpFile,
+    pub log: LogFile,
+}
+
+/// `[tokens]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokensFile {
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub code_ttl: i64,
+    pub authorization_request_ttl: i64,
+}
+
+/// `[session]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionFile {
+    pub ttl: i64,
+}
+
+/// `[login]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginFile {
+    pub free_attempts: i64,
+    pub max_lock_seconds: i64,
+    pub per_ip_per_minute: u32,
+}
+
+/// `[password]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordFile {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub max_concurrent_hashes: usize,
+}
+
+/// `[http]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpFile {
+    pub max_body_bytes: usize,
+    pub workers: usize,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogFile {
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/sesame.db".into(),
+            kek: None,
+            kek_file: "keys/kek".into(),
+            tokens: TokensFile::default(),
+            session: SessionFile::default(),
+            login: LoginFile::default(),
+            password: PasswordFile::default(),
+            http: HttpFile::default(),
+            log: LogFile::default(),
+        }
+    }
+}
+
+impl Default for TokensFile {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: 600,
+            id_token_ttl: 600,
+            code_ttl: 60,
+            authorization_request_ttl: 900,
+        }
+    }
+}
+
+impl Default for SessionFile {
+    fn default() -> Self {
+        Self { ttl: 8 * 3600 }
+    }
+}
+
+impl Default for LoginFile {
+    fn default() -> Self {
+        Self {
+            free_attempts: 5,
+            max_lock_seconds: 900,
+            per_ip_per_minute: 30,
+        }
+    }
+}
+
+impl Default for PasswordFile {
+    fn default() -> Self {
+        Self {
+            min_length: 15,
+            max_length: 256,
+            max_concurrent_hashes: 2,
+        }
+    }
+}
+
+impl Default for HttpFile {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The issuer, without a trailing slash.
+    pub issuer: String,
+    /// `https` issuer ⇒ `Secure` cookies with `__Host-` names.
+    pub secure_cookies: bool,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub kek: Option<Secret>,
+    pub kek_file: PathBuf,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub code_ttl: i64,
+    pub authorization_request_ttl: i64,
+    pub session_ttl: i64,
+    pub login_free_attempts: i64,
+    pub login_max_lock_seconds: i64,
+    pub login_per_ip_per_minute: u32,
+    pub password_min_length: usize,
+    pub password_max_length: usize,
+    pub max_concurrent_hashes: usize,
+    pub max_body_bytes: usize,
+    /// 0 = one per core.
+    pub workers: usize,
+    pub log_json: bool,
+    pub log_level: String,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given (it must exist), then `SESAME_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let env: std::collections::HashMap<String, String> = env
+            .into_iter()
+            // Test-harness variables share the prefix but are not configuration.
+            .filter(|(k, _)| k.starts_with("SESAME_") && !k.starts_with("SESAME_TEST_"))
+            .collect();
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Source(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("SESAME")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(false)
+                .source(Some(env)),
+        );
+        let file_config: FileConfig = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Source(e.to_string()))?;
+        file_config.resolve()
+    }
+}
+
+impl FileConfig {
+    /// Validates every key and derives the settings that follow from them.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let issuer = parse_issuer(&self.issuer)?;
+        let secure_cookies = issuer.starts_with("https://");
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|e| invalid("listen", format!("'{}' is not host:port ({e})", self.listen)))?;
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("mongodb://")
+            || self.database_url.starts_with("mongodb+srv://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:// or mongodb://",
+            ));
+        }
+        let kek = match self.kek.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(k) => {
+                crate::keys::Kek::from_base64(k).map_err(|e| invalid("kek", e.to_string()))?;
+                Some(Secret::new(k))
+            }
+        };
+        let positive = |key: &'static str, v: i64| {
+            if v > 0 {
+                Ok(v)
+            } else {
+                Err(invalid(key, format!("must be a positive number of seconds, got {v}")))
+            }
+        };
+        let code_ttl = positive("tokens.code_ttl", self.tokens.code_ttl)?;
+        if code_ttl > 600 {
+            return Err(invalid("tokens.code_ttl", "must be at most 600 seconds (RFC 6749 §4.1.2)"));
+        }
+        if self.password.min_length < 8 {
+            return Err(invalid("password.min_length", "must be at least 8 (NIST SP 800-63B)"));
+        }
+        if self.password.max_length < 64 || self.password.max_length > 1024 {
+            return Err(invalid("password.max_length", "must be between 64 and 1024"));
+        }
+        if self.password.max_concurrent_hashes == 0 {
+            return Err(invalid("password.max_concurrent_hashes", "must be at least 1"));
+        }
+        if self.login.free_attempts < 1 || self.login.free_attempts > 100 {
+            return Err(invalid("login.free_attempts", "must be between 1 and 100"));
+        }
+        if self.login.per_ip_per_minute == 0 {
+            return Err(invalid("login.per_ip_per_minute", "must be at least 1"));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(invalid("http.max_body_bytes", "must be at least 1024"));
+        }
+        let log_json = match self.log.format.as_str() {
+            "json" => true,
+            "pretty" => false,
+            other => return Err(invalid("log.format", format!("'{other}' is not json or pretty"))),
+        };
+        Ok(Config {
+            issuer,
+            secure_cookies,
+            listen,
+            database_url: self.database_url,
+            kek,
+            kek_file: PathBuf::from(self.kek_file),
+            access_token_ttl: positive("tokens.access_token_ttl", self.tokens.access_token_ttl)?,
+            id_token_ttl: positive("tokens.id_token_ttl", self.tokens.id_token_ttl)?,
+            code_ttl,
+            authorization_request_ttl: positive(
+                "tokens.authorization_request_ttl",
+                self.tokens.authorization_request_ttl,
+            )?,
+            session_ttl: positive("session.ttl", self.session.ttl)?,
+            login_free_attempts: self.login.free_attempts,
+            login_max_lock_seconds: positive("login.max_lock_seconds", self.login.max_lock_seconds)?,
+            login_per_ip_per_minute: self.login.per_ip_per_minute,
+            password_min_length: self.password.min_length,
+            password_max_length: self.password.max_length,
+            max_concurrent_hashes: self.password.max_concurrent_hashes,
+            max_body_bytes: self.http.max_body_bytes,
+            workers: self.http.workers,
+            log_json,
+            log_level: self.log.level,
+        })
+    }
+}
+
+/// OIDC Discovery §3: https (http allowed for development), no query or fragment.
+fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| invalid("issuer", format!("'{raw}' is not a URL ({e})")))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(invalid("issuer", "must be an https (or, for development, http) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("issuer", "must not have a query or fragment"));
+    }
+    if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("issuer", "must have a host and no user info"));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_resolve() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert!(!c.secure_cookies);
+        assert_eq!(c.code_ttl, 60);
+    }
+
+    #[test]
+    fn short_and_nested_environment_names_override() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_ISSUER", "https://id.example.com/"),
+                ("SESAME_TOKENS__ACCESS_TOKEN_TTL", "120"),
+                ("SESAME_TEST_MONGODB_URI", "mongodb://ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.issuer, "https://id.example.com");
+        assert!(c.secure_cookies);
+        assert_eq!(c.access_token_ttl, 120);
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Config::load_with_env(None, env(&[("SESAME_ISSUER", "ftp://x")])).unwrap_err();
+        assert!(err.to_string().contains("`issuer`"), "{err}");
+        let err = Config::load_with_env(None, env(&[("SESAME_LISTEN", "nope")])).unwrap_err();
+        assert!(err.to_string().contains("`listen`"), "{err}");
+        let err = Config::load_with_env(None, env(&[("SESAME_TOKENS__CODE_TTL", "abc")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("code_ttl"), "{err}");
+        let err = Config::load_with_env(None, env(&[("SESAME_BOGUS", "1")])).unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+}

@@ -1,0 +1,206 @@
+//! Errors the HTTP layer answers with, and the one place they become responses.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+/// An OAuth 2.0 / OpenID Connect error code (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1;
+/// OIDC Core §3.1.2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+    LoginRequired,
+    ConsentRequired,
+    InteractionRequired,
+    InvalidToken,
+    InsufficientScope,
+    RequestNotSupported,
+    RequestUriNotSupported,
+}
+
+impl OAuthErrorCode {
+    /// The registered error string.
+    pub fn as_str(self) -> &'static str {
+        use OAuthErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidClient => "invalid_client",
+            InvalidGrant => "invalid_grant",
+            UnauthorizedClient => "unauthorized_client",
+            UnsupportedGrantType => "unsupported_grant_type",
+            UnsupportedResponseType => "unsupported_response_type",
+            InvalidScope => "invalid_scope",
+            AccessDenied => "access_denied",
+            ServerError => "server_error",
+            LoginRequired => "login_required",
+            ConsentRequired => "consent_required",
+            InteractionRequired => "interaction_required",
+            InvalidToken => "invalid_token",
+            InsufficientScope => "insufficient_scope",
+            RequestNotSupported => "request_not_supported",
+            RequestUriNotSupported => "request_uri_not_supported",
+        }
+    }
+}
+
+impl fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth error with an optional human-readable description. Its `Display` is the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: Option<String>,
+    /// For `invalid_client` after a failed `Authorization: Basic` attempt (RFC 6749 §5.2).
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    /// An error with a description. The description is limited to the characters RFC 6749
+    /// §5.2 allows (printable ASCII without `"` and `\`), so CR/LF/TAB never reach a header
+    /// or a redirect (RFC 9700 §4.11.2).
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        let description: String = description
+            .into()
+            .chars()
+            .filter(|c| matches!(*c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+            .take(200)
+            .collect();
+        Self {
+            code,
+            description: Some(description),
+            basic_challenge: false,
+        }
+    }
+
+    /// `invalid_request` with a description.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_grant` with a description.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, description)
+    }
+
+    /// `invalid_client`; `basic` marks that the client tried HTTP Basic.
+    pub fn invalid_client(basic: bool) -> Self {
+        let mut e = Self::new(OAuthErrorCode::InvalidClient, "client authentication failed");
+        e.basic_challenge = basic;
+        e
+    }
+
+    /// `server_error` carrying only the id under which the cause was logged.
+    pub fn server_error(incident: &str) -> Self {
+        Self::new(
+            OAuthErrorCode::ServerError,
+            format!("internal error, incident {incident}"),
+        )
+    }
+
+    /// The HTTP status for a direct (non-redirect) response.
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            OAuthErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code.as_str())
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'a str>,
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    /// RFC 6749 §5.2 JSON, `no-store`; for `invalid_token`, RFC 6750 §3 `WWW-Authenticate`.
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status());
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if self.basic_challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="sesame""#));
+        }
+        if matches!(
+            self.code,
+            OAuthErrorCode::InvalidToken | OAuthErrorCode::InsufficientScope
+        ) {
+            let code = self.code.as_str();
+            let value = match &self.description {
+                Some(d) => format!(r#"Bearer error="{code}", error_description="{d}""#),
+                None => format!(r#"Bearer error="{code}""#),
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                response.insert_header((header::WWW_AUTHENTICATE, v));
+            }
+        }
+        response.json(ErrorBody {
+            error: self.code.as_str(),
+            error_description: self.description.as_deref(),
+        })
+    }
+}
+
+/// Logs an unexpected error under a fresh incident id and returns the id; the client is told
+/// only the id.
+pub fn log_incident(error: &dyn std::error::Error) -> String {
+    let incident = crate::secret::random_id();
+    tracing::error!(incident = %incident, error = %error, "unexpected error");
+    incident
+}
+
+/// Turns an unexpected error into `server_error` (logged, nothing else disclosed).
+pub fn internal(error: impl std::error::Error) -> OAuthError {
+    OAuthError::server_error(&log_incident(&error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_drop_control_characters_and_quotes() {
+        let e = OAuthError::invalid_request("bad\r\nLocation: evil\t\"x\\");
+        assert_eq!(e.description.as_deref(), Some("badLocation: evilx"));
+    }
+
+    #[test]
+    fn invalid_client_is_401_with_basic_challenge() {
+        let r = OAuthError::invalid_client(true).error_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().get(header::WWW_AUTHENTICATE).is_some());
+        assert_eq!(r.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
+    }
+}

@@ -1,0 +1,114 @@
+//! Sesame: an OAuth 2.0 / OpenID Connect identity provider.
+//!
+//! Layers: `oauth`/`ui` (HTTP) → `accounts`/`keys` (services) → `store` (persistence).
+
+pub mod accounts;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod model;
+pub mod oauth;
+pub mod render;
+pub mod secret;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod ui;
+
+use actix_web::{App, HttpServer, web};
+use clock::Clock;
+use config::Config;
+use state::AppState;
+use std::sync::Arc;
+
+/// A start-up failure; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] keys::KeyError),
+    #[error("templates: {0}")]
+    Templates(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the store, loads or creates the key-encryption key and the signing keys, and builds the
+/// shared state.
+pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
+    let store = store::open(&config.database_url).await?;
+    let kek = match &config.kek {
+        Some(k) => keys::Kek::from_base64(k.expose())?,
+        None => keys::Kek::load_or_create(&config.kek_file)?,
+    };
+    let keys = Arc::new(keys::KeyManager::load_or_init(store.clone(), kek, clock.now()).await?);
+    let templates =
+        Arc::new(render::Templates::load().map_err(|e| StartupError::Templates(e.to_string()))?);
+    let accounts = Arc::new(accounts::Accounts::new(store.clone(), &config));
+    let discovery = oauth::discovery::render(&config).into();
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        keys,
+        templates,
+        accounts,
+        clock,
+        discovery,
+    })
+}
+
+/// Registers every route and the shared middleware-independent settings.
+pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let max_body = state.config.max_body_bytes;
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::PayloadConfig::new(max_body))
+            .app_data(web::FormConfig::default().limit(max_body))
+            .configure(oauth::routes)
+            .configure(ui::routes)
+            .configure(telemetry::routes)
+            .default_service(web::to(not_found));
+    }
+}
+
+/// A friendly 404 page for every unknown path.
+async fn not_found(state: web::Data<AppState>) -> actix_web::HttpResponse {
+    state.templates.error_page(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.",
+    )
+}
+
+/// Builds the HTTP server on an already bound listener (tests bind `127.0.0.1:0`).
+pub fn server(
+    state: AppState,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let workers = match state.config.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(ui::headers::security_headers(&state.config))
+            .wrap(tracing_actix_middleware())
+            .configure(routes(state.clone()))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Access log without query strings: they can carry codes and tokens.
+fn tracing_actix_middleware() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+        .custom_request_replace("method", |req| req.method().to_string())
+        .exclude("/healthz")
+}

@@ -1,0 +1,307 @@
+//! Plain records: what Sesame stores. No I/O here.
+
+use crate::clock::UnixTime;
+use crate::secret::TokenHash;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The opaque, never-reassigned identifier of a user; it is the `sub` claim.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub String);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person who can log in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    /// Normalised (trimmed, lower-cased) and unique.
+    pub email: String,
+    pub name: Option<String>,
+    pub email_verified: bool,
+    /// An argon2id PHC string.
+    pub password_hash: String,
+    pub password_changed_at: UnixTime,
+    pub disabled: bool,
+    pub created_at: UnixTime,
+}
+
+/// An OAuth 2.0 grant type a client may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The RFC 6749 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "authorization_code" => Ok(GrantType::AuthorizationCode),
+            "refresh_token" => Ok(GrantType::RefreshToken),
+            "client_credentials" => Ok(GrantType::ClientCredentials),
+            other => Err(format!("unknown grant type '{other}'")),
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: no secret, PKCE required.
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The registered name (RFC 7591).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::None => "none",
+        }
+    }
+}
+
+impl FromStr for TokenEndpointAuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "client_secret_basic" => Ok(Self::ClientSecretBasic),
+            "client_secret_post" => Ok(Self::ClientSecretPost),
+            "none" => Ok(Self::None),
+            other => Err(format!("unknown token endpoint auth method '{other}'")),
+        }
+    }
+}
+
+/// A registered relying party.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 of the generated secret; `None` for public clients.
+    pub secret_hash: Option<TokenHash>,
+    /// Exact strings; a request's `redirect_uri` must equal one byte for byte.
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may request.
+    pub allowed_scopes: Vec<String>,
+    /// Confidential clients accept both `client_secret_basic` and `client_secret_post`; this is
+    /// the one advertised at registration.
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub public: bool,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    /// Whether this client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// A logged-in browser at the IdP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the cookie value.
+    pub id_hash: TokenHash,
+    /// The public session id (`sid` claim); not the cookie value.
+    pub sid: String,
+    pub user_id: UserId,
+    pub auth_time: UnixTime,
+    /// Authentication methods used (`amr`), e.g. `["pwd"]`.
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    /// Absolute expiry.
+    pub expires_at: UnixTime,
+}
+
+/// How the authorization response is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// A validated `/authorize` request waiting for login or consent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    /// 256-bit random handle carried by the hosted pages.
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Space-separated, de-duplicated, validated.
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub response_mode: ResponseMode,
+    /// `prompt` values (`login`, `consent`; `none` never waits).
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// `sub` of a verified `id_token_hint`: only that user may be signed in silently.
+    #[serde(default)]
+    pub id_token_hint_sub: Option<String>,
+    /// Set once the person has logged in for this request (satisfies `prompt=login`/`max_age`).
+    #[serde(default)]
+    pub authenticated_session: Option<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// An access token minted alongside a code redemption, recorded so that a replayed code can
+/// revoke it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub jti: String,
+    pub expires_at: UnixTime,
+}
+
+/// A single-use authorization code (RFC 6749 §4.1.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub code_hash: TokenHash,
+    pub client_id: String,
+    pub user_id: UserId,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// S256 challenge, if the request carried one.
+    pub code_challenge: Option<String>,
+    pub auth_time: UnixTime,
+    /// `sid` of the session that approved it.
+    pub sid: String,
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub redeemed_at: Option<UnixTime>,
+    /// The access token issued at redemption.
+    pub issued: Option<IssuedToken>,
+}
+
+/// What happened when a code was presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// First, valid use: the code is now spent and `issued` recorded against it.
+    Redeemed(AuthorizationCode),
+    /// The code was already spent; carries what the first redemption issued, to be revoked.
+    Replayed(AuthorizationCode),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// A user's standing approval of scopes for a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    pub user_id: UserId,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub granted_at: UnixTime,
+}
+
+/// Where a signing key is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// Published in JWKS, not yet signing.
+    Next,
+    /// Signs new tokens.
+    Active,
+    /// Published so older tokens still verify; no longer signs.
+    Retired,
+}
+
+impl KeyState {
+    /// Its stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
+impl FromStr for KeyState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "next" => Ok(KeyState::Next),
+            "active" => Ok(KeyState::Active),
+            "retired" => Ok(KeyState::Retired),
+            other => Err(format!("unknown key state '{other}'")),
+        }
+    }
+}
+
+/// A signing key as stored: public JWK in the clear, private key encrypted under the KEK.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    pub alg: String,
+    /// The public JWK as JSON.
+    pub public_jwk: String,
+    /// AES-256-GCM: 12-byte nonce followed by ciphertext and tag, of the PKCS#8 DER private key.
+    pub private_key_enc: Vec<u8>,
+    pub state: KeyState,
+    pub created_at: UnixTime,
+    pub activates_at: UnixTime,
+    pub retires_at: Option<UnixTime>,
+    /// Unique, increasing; a conditional insert on it lets instances agree without a leader.
+    pub generation: i64,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The login throttle for one key (a hashed email, or an IP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    /// Consecutive failures.
+    pub failures: i64,
+    /// No attempt is checked before this time.
+    pub locked_until: Option<UnixTime>,
+}

@@ -1,0 +1,160 @@
+//! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
+
+use super::{AccessTokenGrant, TokenResponse, mint_access_token};
+use crate::error::{OAuthError, OAuthErrorCode, internal};
+use crate::model::{AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, UserId};
+use crate::oauth::params::Params;
+use crate::oauth::pkce;
+use crate::oauth::tokens::{self, IdTokenClaims};
+use crate::secret::{TokenHash, random_id};
+use crate::state::AppState;
+
+fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthError> {
+    params.get(name).map_err(|e| OAuthError::invalid_request(e.to_string()))
+}
+
+/// Redeems a code for an access token and, for `openid`, an ID token.
+pub async fn redeem(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let code = param(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let redirect_uri = param(params, "redirect_uri")?
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
+    let verifier = param(params, "code_verifier")?;
+    if verifier.is_some_and(|v| !pkce::is_valid_verifier(v)) {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43-128 unreserved characters",
+        ));
+    }
+
+    let now = state.now();
+    let issued = IssuedToken {
+        jti: random_id(),
+        expires_at: now + state.config.access_token_ttl,
+    };
+    // The code is spent atomically, together with the id of the access token it will yield, so
+    // that a replay racing this request can still revoke that token.
+    let redemption = state
+        .store
+        .consume_code(&TokenHash::of(code), now, &issued)
+        .await
+        .map_err(internal)?;
+    let record = match redemption {
+        CodeRedemption::Redeemed(record) => record,
+        CodeRedemption::Replayed(record) => {
+            // RFC 6749 §4.1.2, RFC 9700 §4.2.4: revoke what the first redemption issued.
+            if let Some(first) = &record.issued {
+                state
+                    .store
+                    .revoke_access_token(&first.jti, first.expires_at)
+                    .await
+                    .map_err(internal)?;
+            }
+            tracing::warn!(client_id = %record.client_id, "authorization code replayed; its tokens are revoked");
+            return Err(OAuthError::invalid_grant("the authorization code has already been used"));
+        }
+        CodeRedemption::Invalid => {
+            return Err(OAuthError::invalid_grant("the authorization code is invalid or expired"));
+        }
+    };
+    if let Err(e) = check_binding(&record, client, redirect_uri, verifier) {
+        // The code is spent; make sure the token recorded against it can never be used.
+        state
+            .store
+            .revoke_access_token(&issued.jti, issued.expires_at)
+            .await
+            .map_err(internal)?;
+        return Err(e);
+    }
+    let user = state
+        .store
+        .user_by_id(&record.user_id)
+        .await
+        .map_err(internal)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
+    tokens_for(state, client, &record, &user.id, issued, now)
+}
+
+/// The code must have been issued to this client, for this redirect URI (RFC 6749 §4.1.3), and
+/// the PKCE verifier must answer its challenge (RFC 7636 §4.6). A verifier sent for a code
+/// issued without a challenge is a downgrade attempt (RFC 9700 §4.8.2).
+fn check_binding(
+    record: &AuthorizationCode,
+    client: &Client,
+    redirect_uri: &str,
+    verifier: Option<&str>,
+) -> Result<(), OAuthError> {
+    if record.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&record.code_challenge, verifier) {
+        (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant("code_verifier does not match")),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent for a code issued without code_challenge",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+fn tokens_for(
+    state: &AppState,
+    client: &Client,
+    record: &AuthorizationCode,
+    user_id: &UserId,
+    issued: IssuedToken,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let access_token = mint_access_token(
+        state,
+        AccessTokenGrant {
+            sub: &user_id.0,
+            client_id: &client.client_id,
+            scope: &record.scope,
+            jti: issued.jti,
+            now,
+            expires_at: issued.expires_at,
+            login: Some((record.auth_time, &record.sid)),
+        },
+    )?;
+    let id_token = if record.scope.split(' ').any(|s| s == "openid") {
+        let claims = IdTokenClaims {
+            iss: state.config.issuer.clone(),
+            sub: user_id.0.clone(),
+            aud: client.client_id.clone(),
+            azp: client.client_id.clone(),
+            exp: now + state.config.id_token_ttl,
+            iat: now,
+            auth_time: record.auth_time,
+            nonce: record.nonce.clone(),
+            at_hash: Some(tokens::at_hash(&access_token)),
+            sid: record.sid.clone(),
+            amr: record.amr.clone(),
+        };
+        Some(tokens::mint_id_token(&state.keys, &claims).map_err(internal)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_at - now,
+        scope: record.scope.clone(),
+        id_token,
+    })
+}

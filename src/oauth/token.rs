@@ -1,0 +1,51 @@
+//! The token endpoint (RFC 6749 §3.2): client authentication, then the grant.
+
+use crate::error::{OAuthError, OAuthErrorCode};
+use crate::oauth::client_auth;
+use crate::oauth::grants::{authorization_code, client_credentials};
+use crate::oauth::params::{Params, is_form_content_type};
+use crate::state::AppState;
+use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// `POST /token`
+pub async fn handle(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !is_form_content_type(content_type) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(&body);
+    let authorization = match req.headers().get(AUTHORIZATION) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| OAuthError::invalid_client(true))?),
+    };
+    let credentials = client_auth::extract(authorization, &params)?;
+    let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;
+    if let Some(problem) = params.first_problem() {
+        return Err(OAuthError::invalid_request(problem.to_string()));
+    }
+    let grant_type = params
+        .get("grant_type")
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let response = match grant_type {
+        "authorization_code" => authorization_code::redeem(&state, &client, &params).await?,
+        "client_credentials" => client_credentials::issue(&state, &client, &params)?,
+        other => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                format!("grant_type '{other}' is not supported"),
+            ));
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((PRAGMA, "no-cache"))
+        .json(response))
+}

@@ -1,0 +1,151 @@
+//! The hosted consent page: shown for clients that are not first-party, remembered per user,
+//! client and scopes.
+
+use super::{csrf, csrf_failure, incident_page, pending_request, read_form, session};
+use crate::model::{AuthorizationRequest, Consent, Session, User};
+use crate::oauth::authorize;
+use crate::oauth::params::Params;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct ScopeView {
+    name: String,
+    description: String,
+}
+
+#[derive(Serialize)]
+struct ConsentPage {
+    request: String,
+    csrf_token: String,
+    client_name: String,
+    scopes: Vec<ScopeView>,
+}
+
+fn describe(scope: &str) -> String {
+    match scope {
+        "openid" => "Sign you in with your account identifier".into(),
+        "profile" => "See your name".into(),
+        "email" => "See your email address and whether it is verified".into(),
+        other => format!("Access \"{other}\""),
+    }
+}
+
+/// The session that logged in for this request, and its user; anything else is sent to login.
+async fn approver(
+    state: &AppState,
+    req: &HttpRequest,
+    request: &AuthorizationRequest,
+) -> Result<(Session, User), HttpResponse> {
+    let session = session::current(state, req)
+        .await
+        .map_err(|e| incident_page(state, &e))?
+        .filter(|s| request.authenticated_session.as_deref() == Some(s.sid.as_str()));
+    let Some(session) = session else {
+        return Err(authorize::see_other(&format!("/login?request={}", request.id)));
+    };
+    let user = state
+        .store
+        .user_by_id(&session.user_id)
+        .await
+        .map_err(|e| incident_page(state, &e))?
+        .filter(|u| !u.disabled);
+    match user {
+        Some(user) => Ok((session, user)),
+        None => Err(authorize::see_other(&format!("/login?request={}", request.id))),
+    }
+}
+
+/// `GET /consent?request=…`
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let params = Params::parse(req.query_string().as_bytes());
+    let request = match pending_request(&state, &params).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    if let Err(response) = approver(&state, &req, &request).await {
+        return response;
+    }
+    let client_name = match state.store.client(&request.client_id).await {
+        Ok(Some(c)) => c.name,
+        Ok(None) => request.client_id.clone(),
+        Err(e) => return incident_page(&state, &e),
+    };
+    let (csrf_token, cookie) = csrf::token_for(&req, &state.config);
+    let page = ConsentPage {
+        request: request.id.clone(),
+        csrf_token,
+        client_name,
+        scopes: request
+            .scope
+            .split(' ')
+            .map(|s| ScopeView {
+                name: s.to_string(),
+                description: describe(s),
+            })
+            .collect(),
+    };
+    let mut response = state.templates.page(StatusCode::OK, "consent", &page);
+    if let Some(cookie) = cookie
+        && let Err(e) = response.add_cookie(&cookie)
+    {
+        return incident_page(&state, &e);
+    }
+    response
+}
+
+/// `POST /consent`: `decision=allow` records consent and issues the code; `deny` answers the
+/// client with `access_denied`.
+pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let params = match read_form(&state, &req, &body) {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    if !csrf::verify(&req, &state.config, params.get(csrf::FIELD).ok().flatten()) {
+        return csrf_failure(&state);
+    }
+    let request = match pending_request(&state, &params).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    let (session, user) = match approver(&state, &req, &request).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match params.get("decision").ok().flatten() {
+        Some("allow") => {
+            let mut scopes: Vec<String> = match state.store.consent(&user.id, &request.client_id).await {
+                Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
+                Err(e) => return incident_page(&state, &e),
+            };
+            for s in request.scope.split(' ') {
+                if !scopes.iter().any(|g| g == s) {
+                    scopes.push(s.to_string());
+                }
+            }
+            let consent = Consent {
+                user_id: user.id.clone(),
+                client_id: request.client_id.clone(),
+                scopes,
+                granted_at: state.now(),
+            };
+            if let Err(e) = state.store.put_consent(&consent).await {
+                return incident_page(&state, &e);
+            }
+            authorize::issue_code(&state, &request, &session, &user).await
+        }
+        Some("deny") => {
+            if let Err(e) = state.store.delete_authorization_request(&request.id).await {
+                return incident_page(&state, &e);
+            }
+            authorize::deny(&state, &request)
+        }
+        _ => state.templates.error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "Choose Allow or Deny.",
+        ),
+    }
+}

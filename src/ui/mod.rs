@@ -1,0 +1,88 @@
+//! Hosted pages: login and consent, CSRF, the IdP session cookie, security headers.
+
+use actix_web::web;
+
+pub mod consent;
+pub mod csrf;
+pub mod headers;
+pub mod login;
+pub mod session;
+
+/// Hosted page routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login::show))
+        .route("/login", web::post().to(login::submit))
+        .route("/consent", web::get().to(consent::show))
+        .route("/consent", web::post().to(consent::submit))
+        .route("/assets/sesame.css", web::get().to(stylesheet));
+}
+
+/// The one stylesheet, served from memory (CSP allows `style-src 'self'` only).
+async fn stylesheet() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../templates/sesame.css"))
+}
+
+use crate::model::AuthorizationRequest;
+use crate::oauth::params::{Params, is_form_content_type};
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+
+/// Reads a hosted form's body; anything but a urlencoded form gets a friendly 415 page.
+fn read_form(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpResponse> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if is_form_content_type(content_type) {
+        Ok(Params::parse(body))
+    } else {
+        Err(state.templates.error_page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported form",
+            "This page only accepts its own form. Go back to the application and try again.",
+        ))
+    }
+}
+
+/// The pending authorization request a page or form names with `request`.
+async fn pending_request(
+    state: &AppState,
+    params: &Params,
+) -> Result<AuthorizationRequest, HttpResponse> {
+    let expired = || {
+        state.templates.error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired",
+            "Go back to the application and start signing in again.",
+        )
+    };
+    let id = params.get("request").ok().flatten().ok_or_else(expired)?;
+    match state.store.authorization_request(id, state.now()).await {
+        Ok(Some(request)) => Ok(request),
+        Ok(None) => Err(expired()),
+        Err(e) => Err(incident_page(state, &e)),
+    }
+}
+
+/// A 500 page that names only the incident id under which the cause was logged.
+fn incident_page(state: &AppState, error: &dyn std::error::Error) -> HttpResponse {
+    let incident = crate::error::log_incident(error);
+    state.templates.error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        &format!("Please try again later. Incident {incident}."),
+    )
+}
+
+/// The page shown when a form's CSRF token is missing or wrong: 403, nothing done.
+fn csrf_failure(state: &AppState) -> HttpResponse {
+    state.templates.error_page(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "For your security the form could not be accepted. Go back to the application and try again.",
+    )
+}

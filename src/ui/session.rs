@@ -1,0 +1,67 @@
+//! The IdP session: a 256-bit random cookie value; the server keeps only its SHA-256.
+
+use crate::config::Config;
+use crate::model::{Session, User};
+use crate::secret::{Secret, TokenHash, random_id, random_token};
+use crate::state::AppState;
+use crate::store::StoreResult;
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite};
+
+/// The cookie's name: `__Host-` prefixed when the issuer is https (ASVS 3.3.1).
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies {
+        "__Host-sesame_session"
+    } else {
+        "sesame_session"
+    }
+}
+
+fn session_cookie(config: &Config, value: String) -> Cookie<'static> {
+    Cookie::build(cookie_name(config), value)
+        .path("/")
+        .http_only(true)
+        // Lax, not Strict: the relying party's cross-site GET to /authorize must carry it.
+        .same_site(SameSite::Lax)
+        .secure(config.secure_cookies)
+        .finish()
+}
+
+fn presented_hash(req: &HttpRequest, config: &Config) -> Option<TokenHash> {
+    req.cookie(cookie_name(config))
+        .map(|c| TokenHash::of(c.value()))
+}
+
+/// The browser's live session, if its cookie names one that has not expired.
+pub async fn current(state: &AppState, req: &HttpRequest) -> StoreResult<Option<Session>> {
+    match presented_hash(req, &state.config) {
+        Some(hash) => state.store.session(&hash, state.now()).await,
+        None => Ok(None),
+    }
+}
+
+/// Starts a new session for `user` after a successful login. Any session the browser already
+/// had is ended, so a cookie planted before login is worthless after it (ASVS 7.2.4).
+pub async fn start(
+    state: &AppState,
+    req: &HttpRequest,
+    user: &User,
+    amr: Vec<String>,
+) -> StoreResult<(Session, Cookie<'static>)> {
+    if let Some(old) = presented_hash(req, &state.config) {
+        state.store.delete_session(&old).await?;
+    }
+    let now = state.now();
+    let value: Secret = random_token();
+    let session = Session {
+        id_hash: value.hash(),
+        sid: random_id(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        amr,
+        created_at: now,
+        expires_at: now + state.config.session_ttl,
+    };
+    state.store.create_session(&session).await?;
+    Ok((session, session_cookie(&state.config, value.expose().to_string())))
+}

@@ -1,0 +1,433 @@
+//! The authorization endpoint's refusals (checklist B1–B5, B7, B8, B10, B16, B17).
+
+use crate::harness::{
+    ClientSpec, PASSWORD, Person, TestClient, TestServer, header, jwt_claims, query_map,
+};
+
+/// A 400 HTML error page at the OP: never a redirect (RFC 6749 §4.1.2.1).
+pub async fn assert_error_page(resp: reqwest::Response, what: &str) {
+    let status = resp.status().as_u16();
+    let location = header(&resp, "location");
+    let content_type = header(&resp, "content-type");
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(
+        status, 400,
+        "{what}: expected a 400 error page, body {body}"
+    );
+    assert!(
+        location.is_empty(),
+        "{what}: must not redirect, Location {location}"
+    );
+    assert!(
+        content_type.starts_with("text/html"),
+        "{what}: {content_type}"
+    );
+}
+
+/// A 302/303 to the client's redirect URI carrying `error`, `state` and `iss`, and no code.
+pub fn assert_error_redirect(
+    server: &TestServer,
+    person: &Person,
+    resp: &reqwest::Response,
+    client: &TestClient,
+    error: &str,
+    state: Option<&str>,
+) {
+    let loc = person.location(resp);
+    assert!(
+        loc.starts_with(&format!("{}?", client.redirect_uri)),
+        "redirect to the registered URI: {loc}"
+    );
+    let q = query_map(&loc);
+    assert_eq!(q.get("error").map(String::as_str), Some(error), "{loc}");
+    assert_eq!(
+        q.get("state").map(String::as_str),
+        state,
+        "state echoed: {loc}"
+    );
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(server.issuer.as_str()),
+        "RFC 9207: {loc}"
+    );
+    assert!(!q.contains_key("code"), "no code with an error: {loc}");
+    if let Some(d) = q.get("error_description") {
+        assert!(
+            !d.contains(['\r', '\n', '\t']),
+            "no CR/LF/TAB in error_description"
+        );
+    }
+}
+
+async fn setup() -> (TestServer, TestClient, Person) {
+    let server = TestServer::start().await;
+    let client = server.confidential_client().await;
+    let person = server.person();
+    (server, client, person)
+}
+
+#[tokio::test]
+async fn redirect_uri_not_byte_identical_to_a_registered_one_gets_an_error_page() {
+    let (server, client, person) = setup().await;
+    for bad in [
+        "http://127.0.0.1:9/other",
+        "http://127.0.0.1:9/callback/evil",
+        "http://127.0.0.1:9/callbackx",
+        "http://127.0.0.1:9/callback/",
+        "http://127.0.0.1:9/callback?x=1",
+        "http://127.0.0.1:9/callback#frag",
+        "http://127.0.0.1:9/Callback",
+        "HTTP://127.0.0.1:9/callback",
+        "http://127.0.0.1:10/callback",
+        "https://127.0.0.1:9/callback",
+        "http://localhost:9/callback",
+        "http://user@127.0.0.1:9/callback",
+        "http://127.0.0.1:9/%63allback",
+        "http://127.0.0.1:9/callback/../callback",
+        "http://evil.example/callback",
+    ] {
+        let request = server.auth_request(&client, &[("redirect_uri", bad)]);
+        assert_error_page(person.get(&request.url).await, bad).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_or_missing_client_gets_an_error_page() {
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[("client_id", "no-such-client")]);
+    assert_error_page(person.get(&request.url).await, "unknown client").await;
+    let request = server.auth_request(&client, &[("client_id", "")]);
+    assert_error_page(person.get(&request.url).await, "no client_id").await;
+}
+
+#[tokio::test]
+async fn missing_redirect_uri_gets_an_error_page() {
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[("redirect_uri", "")]);
+    assert_error_page(person.get(&request.url).await, "no redirect_uri").await;
+}
+
+#[tokio::test]
+async fn another_clients_redirect_uri_gets_an_error_page() {
+    let (server, client, person) = setup().await;
+    let other = server
+        .register(ClientSpec {
+            redirect_uris: vec!["http://127.0.0.1:9/other-client".into()],
+            ..ClientSpec::confidential()
+        })
+        .await;
+    let request = server.auth_request(&client, &[("redirect_uri", &other.redirect_uri)]);
+    assert_error_page(person.get(&request.url).await, "other client's URI").await;
+}
+
+#[tokio::test]
+async fn implicit_and_hybrid_response_types_are_unsupported() {
+    let (server, client, person) = setup().await;
+    for rt in [
+        "token",
+        "id_token token",
+        "id_token",
+        "code id_token",
+        "none",
+    ] {
+        let request = server.auth_request(&client, &[("response_type", rt)]);
+        let resp = person.get(&request.url).await;
+        assert_error_redirect(
+            &server,
+            &person,
+            &resp,
+            &client,
+            "unsupported_response_type",
+            Some(&request.state),
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_response_type_is_refused() {
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[("response_type", "")]);
+    let resp = person.get(&request.url).await;
+    if resp.status() == 400 {
+        assert_error_page(resp, "no response_type").await;
+    } else {
+        let q = query_map(&person.location(&resp));
+        let error = q.get("error").cloned().unwrap_or_default();
+        assert!(
+            error == "invalid_request" || error == "unsupported_response_type",
+            "{error}"
+        );
+        assert_eq!(q.get("state"), Some(&request.state));
+        assert!(!q.contains_key("code"));
+    }
+}
+
+#[tokio::test]
+async fn plain_pkce_is_refused() {
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(
+        &client,
+        &[
+            (
+                "code_challenge",
+                "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq",
+            ),
+            ("code_challenge_method", "plain"),
+        ],
+    );
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "invalid_request",
+        Some(&request.state),
+    );
+}
+
+#[tokio::test]
+async fn code_challenge_without_method_means_plain_and_is_refused() {
+    // RFC 7636 §4.3: an absent method defaults to `plain`.
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[("code_challenge_method", "")]);
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "invalid_request",
+        Some(&request.state),
+    );
+}
+
+#[tokio::test]
+async fn public_client_without_code_challenge_is_refused() {
+    let server = TestServer::start().await;
+    let client = server.public_client().await;
+    let person = server.person();
+    let request = server.auth_request(
+        &client,
+        &[("code_challenge", ""), ("code_challenge_method", "")],
+    );
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "invalid_request",
+        Some(&request.state),
+    );
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_redirects_login_required() {
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[("prompt", "none")]);
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "login_required",
+        Some(&request.state),
+    );
+}
+
+#[tokio::test]
+async fn repeated_parameter_is_invalid_request() {
+    let (server, client, person) = setup().await;
+    // Client and redirect URI valid and unique: the error goes back to the client.
+    for repeated in [
+        "state",
+        "scope",
+        "nonce",
+        "response_type",
+        "code_challenge",
+        "prompt",
+    ] {
+        let request = server.auth_request(&client, &[]);
+        let url = format!("{}&{repeated}=again", request.url);
+        let resp = person.get(&url).await;
+        let loc = person.location(&resp);
+        let q = query_map(&loc);
+        assert_eq!(
+            q.get("error").map(String::as_str),
+            Some("invalid_request"),
+            "{repeated} twice: {loc}"
+        );
+        assert!(!q.contains_key("code"));
+    }
+    // Client or redirect URI repeated: they cannot be trusted, so an error page.
+    for repeated in ["client_id", "redirect_uri"] {
+        let request = server.auth_request(&client, &[]);
+        let value = if repeated == "client_id" {
+            client.client_id.clone()
+        } else {
+            client.redirect_uri.clone()
+        };
+        let url = format!(
+            "{}&{repeated}={}",
+            request.url,
+            form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+        );
+        assert_error_page(person.get(&url).await, repeated).await;
+    }
+}
+
+#[tokio::test]
+async fn error_redirect_without_state_carries_no_state() {
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[("state", ""), ("response_type", "token")]);
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "unsupported_response_type",
+        None,
+    );
+}
+
+/// Logs in once and returns the ID token's `auth_time`.
+async fn login_auth_time(
+    server: &TestServer,
+    client: &TestClient,
+    person: &Person,
+    email: &str,
+) -> i64 {
+    let body = server.tokens_for(person, client, email).await;
+    jwt_claims(body["id_token"].as_str().expect("id_token"))["auth_time"]
+        .as_i64()
+        .expect("auth_time")
+}
+
+#[tokio::test]
+async fn prompt_login_forces_the_form_and_a_later_auth_time() {
+    let (server, client, person) = setup().await;
+    server.user("again@example.com").await;
+    let first = login_auth_time(&server, &client, &person, "again@example.com").await;
+    server.clock.advance(5);
+    let request = server.auth_request(&client, &[("prompt", "login")]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(
+        loc.contains("/login?request="),
+        "prompt=login shows the form: {loc}"
+    );
+    let resp = person
+        .submit_login(&loc, "again@example.com", PASSWORD)
+        .await;
+    let q = query_map(&person.location(&resp));
+    let resp = server
+        .redeem(&client, &q["code"], Some(&request.verifier))
+        .await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let second = jwt_claims(body["id_token"].as_str().unwrap())["auth_time"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(second, first + 5, "auth_time of the new login");
+}
+
+#[tokio::test]
+async fn max_age_passed_forces_the_form_and_auth_time_is_returned() {
+    let (server, client, person) = setup().await;
+    server.user("maxage@example.com").await;
+    let first = login_auth_time(&server, &client, &person, "maxage@example.com").await;
+
+    // Within max_age: silent, same auth_time.
+    server.clock.advance(30);
+    let request = server.auth_request(&client, &[("max_age", "10000")]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(
+        loc.starts_with(&client.redirect_uri),
+        "max_age=10000: no re-login ({loc})"
+    );
+    let resp = server
+        .redeem(&client, &query_map(&loc)["code"], Some(&request.verifier))
+        .await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        jwt_claims(body["id_token"].as_str().unwrap())["auth_time"].as_i64(),
+        Some(first),
+        "max_age ⇒ auth_time present and unchanged"
+    );
+
+    // Past max_age: the form again, then the new auth_time.
+    server.clock.advance(31);
+    let request = server.auth_request(&client, &[("max_age", "60")]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(
+        loc.contains("/login?request="),
+        "max_age passed shows the form: {loc}"
+    );
+    let resp = person
+        .submit_login(&loc, "maxage@example.com", PASSWORD)
+        .await;
+    let q = query_map(&person.location(&resp));
+    let resp = server
+        .redeem(&client, &q["code"], Some(&request.verifier))
+        .await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        jwt_claims(body["id_token"].as_str().unwrap())["auth_time"].as_i64(),
+        Some(first + 61)
+    );
+}
+
+#[tokio::test]
+async fn prompt_none_with_max_age_passed_is_login_required() {
+    let (server, client, person) = setup().await;
+    server.user("none-maxage@example.com").await;
+    login_auth_time(&server, &client, &person, "none-maxage@example.com").await;
+    server.clock.advance(120);
+    let request = server.auth_request(&client, &[("prompt", "none"), ("max_age", "60")]);
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "login_required",
+        Some(&request.state),
+    );
+}
+
+#[tokio::test]
+async fn scope_without_openid_gets_no_id_token() {
+    let (server, client, person) = setup().await;
+    server.user("oauth-only@example.com").await;
+    let request = server.auth_request(&client, &[("scope", "email"), ("nonce", "")]);
+    let callback = person
+        .sign_in(&request.url, "oauth-only@example.com", PASSWORD)
+        .await;
+    let q = query_map(&callback);
+    let code = q
+        .get("code")
+        .unwrap_or_else(|| panic!("plain OAuth request: {callback}"));
+    let resp = server.redeem(&client, code, Some(&request.verifier)).await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body.get("id_token").is_none(),
+        "no openid, no ID token: {body}"
+    );
+}
+
+#[tokio::test]
+async fn authorize_sends_no_cors_headers() {
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[]);
+    let resp = person
+        .http
+        .get(&request.url)
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(header(&resp, "access-control-allow-origin").is_empty());
+    assert!(resp.status().as_u16() < 500);
+}

@@ -1,0 +1,18 @@
+//! Sesame's one integration-test binary: the real server on an ephemeral port, driven by the
+//! `openidconnect` crate as the relying party, a cookie-jar HTTP client as the person, the
+//! admin CLI, and headless Chromium. Run one area with `cargo test --test it <module>`.
+
+mod harness;
+
+mod authorize_errors;
+mod bad_input;
+mod browser;
+mod cli;
+mod code_flow;
+mod config_file;
+mod discovery;
+mod login_page;
+mod startup;
+mod store_contract;
+mod token_errors;
+mod userinfo;

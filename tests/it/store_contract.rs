@@ -1,0 +1,56 @@
+//! The store contract suite (`sesame::store::contract`) over every backend: SQLite always,
+//! MongoDB when `SESAME_TEST_MONGODB_URI` is set.
+
+use sesame::store::contract;
+use sesame::store::sqlite::SqliteStore;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_passes_contract() {
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let url = format!("sqlite://{}/test.db", dir.path().display());
+    let store = SqliteStore::open(&url)
+        .await
+        .expect("open the SQLite store");
+    assert!(
+        dir.path().join("test.db").exists(),
+        "the database file is created"
+    );
+    contract::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_creates_missing_directories_and_reopens() {
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let url = format!("sqlite://{}/nested/deeper/test.db", dir.path().display());
+    let first = SqliteStore::open(&url)
+        .await
+        .expect("open the SQLite store");
+    drop(first);
+    // Migrations already applied: a second open is a no-op upgrade.
+    let again = sesame::store::open(&url)
+        .await
+        .expect("reopen the SQLite store");
+    again.ping().await.expect("ping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_sqlite_store_passes_contract() {
+    let store = SqliteStore::open("sqlite::memory:")
+        .await
+        .expect("open in-memory store");
+    contract::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn mongodb_store_passes_contract_when_configured() {
+    let Ok(uri) = std::env::var("SESAME_TEST_MONGODB_URI") else {
+        return;
+    };
+    // A set variable must never pass silently: the backend does not exist yet.
+    panic!(
+        "SESAME_TEST_MONGODB_URI is set ({} characters), but the MongoDB backend is a later \
+         issue and is not built yet; unset the variable to run the SQLite suite only",
+        uri.len()
+    );
+}

@@ -1,0 +1,125 @@
+//! UserInfo refusals (checklist G2, G3).
+
+use crate::harness::{TestServer, header, rp_http};
+use serde_json::Value;
+
+async fn tokens(server: &TestServer, email: &str) -> Value {
+    let client = server.confidential_client().await;
+    server.user(email).await;
+    let person = server.person();
+    server.tokens_for(&person, &client, email).await
+}
+
+fn assert_invalid_token(status: u16, www: &str, what: &str) {
+    assert_eq!(status, 401, "{what}");
+    assert!(www.starts_with("Bearer"), "{what}: WWW-Authenticate {www}");
+    assert!(
+        www.contains("error=\"invalid_token\""),
+        "{what}: WWW-Authenticate {www}"
+    );
+}
+
+#[tokio::test]
+async fn missing_token_is_401_with_a_bearer_challenge() {
+    let server = TestServer::start().await;
+    let resp = rp_http().get(server.url("/userinfo")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(header(&resp, "www-authenticate").starts_with("Bearer"));
+}
+
+#[tokio::test]
+async fn garbage_and_tampered_tokens_are_invalid_token() {
+    let server = TestServer::start().await;
+    let body = tokens(&server, "tamper@example.com").await;
+    let (s, w, _) = server.userinfo("not-a-jwt").await;
+    assert_invalid_token(s, &w, "garbage");
+
+    let at = body["access_token"].as_str().unwrap();
+    let mut parts: Vec<String> = at.split('.').map(str::to_string).collect();
+    // Flip one signature character.
+    let sig = parts[2].clone();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    parts[2] = format!("{flipped}{}", &sig[1..]);
+    let (s, w, _) = server.userinfo(&parts.join(".")).await;
+    assert_invalid_token(s, &w, "tampered signature");
+
+    // alg none with the same claims.
+    let none_header = base64_url(br#"{"alg":"none","typ":"at+jwt"}"#);
+    let unsigned = format!("{none_header}.{}.", at.split('.').nth(1).unwrap());
+    let (s, w, _) = server.userinfo(&unsigned).await;
+    assert_invalid_token(s, &w, "alg none");
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn id_token_used_as_bearer_is_invalid_token() {
+    let server = TestServer::start().await;
+    let body = tokens(&server, "idtoken@example.com").await;
+    let (s, w, _) = server.userinfo(body["id_token"].as_str().unwrap()).await;
+    assert_invalid_token(s, &w, "ID token as bearer");
+}
+
+#[tokio::test]
+async fn expired_access_token_is_invalid_token() {
+    let server = TestServer::start().await;
+    let body = tokens(&server, "expiredat@example.com").await;
+    let at = body["access_token"].as_str().unwrap();
+    assert_eq!(server.userinfo(at).await.0, 200);
+    server
+        .clock
+        .advance(server.state.config.access_token_ttl + 120);
+    let (s, w, _) = server.userinfo(at).await;
+    assert_invalid_token(s, &w, "expired");
+}
+
+#[tokio::test]
+async fn access_token_in_the_query_is_rejected() {
+    let server = TestServer::start().await;
+    let body = tokens(&server, "query@example.com").await;
+    let at = body["access_token"].as_str().unwrap();
+    let resp = rp_http()
+        .get(server.url("/userinfo"))
+        .query(&[("access_token", at)])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    assert!(
+        status == 401 || status == 400,
+        "RFC 6750 §2.3 query token refused: {status}"
+    );
+    let text = resp.text().await.unwrap_or_default();
+    assert!(
+        !text.contains("query@example.com"),
+        "no claims for a query token"
+    );
+}
+
+#[tokio::test]
+async fn bearer_scheme_is_case_insensitive_but_other_schemes_are_refused() {
+    let server = TestServer::start().await;
+    let body = tokens(&server, "scheme@example.com").await;
+    let at = body["access_token"].as_str().unwrap();
+    let resp = rp_http()
+        .get(server.url("/userinfo"))
+        .header("Authorization", format!("bearer {at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "RFC 9110 §11.1: auth scheme is case-insensitive"
+    );
+    let resp = rp_http()
+        .get(server.url("/userinfo"))
+        .header("Authorization", format!("Basic {at}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
