@@ -247,10 +247,12 @@ impl FileConfig {
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
         let secure_cookies = issuer.starts_with("https://");
-        let listen: SocketAddr = self
-            .listen
-            .parse()
-            .map_err(|e| invalid("listen", format!("'{}' is not host:port ({e})", self.listen)))?;
+        let listen: SocketAddr = self.listen.parse().map_err(|e| {
+            invalid(
+                "listen",
+                format!("'{}' is not host:port ({e})", self.listen),
+            )
+        })?;
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("mongodb://")
             || self.database_url.starts_with("mongodb+srv://"))
@@ -271,21 +273,36 @@ impl FileConfig {
             if v > 0 {
                 Ok(v)
             } else {
-                Err(invalid(key, format!("must be a positive number of seconds, got {v}")))
+                Err(invalid(
+                    key,
+                    format!("must be a positive number of seconds, got {v}"),
+                ))
             }
         };
         let code_ttl = positive("tokens.code_ttl", self.tokens.code_ttl)?;
         if code_ttl > 600 {
-            return Err(invalid("tokens.code_ttl", "must be at most 600 seconds (RFC 6749 §4.1.2)"));
+            return Err(invalid(
+                "tokens.code_ttl",
+                "must be at most 600 seconds (RFC 6749 §4.1.2)",
+            ));
         }
         if self.password.min_length < 8 {
-            return Err(invalid("password.min_length", "must be at least 8 (NIST SP 800-63B)"));
+            return Err(invalid(
+                "password.min_length",
+                "must be at least 8 (NIST SP 800-63B)",
+            ));
         }
         if self.password.max_length < 64 || self.password.max_length > 1024 {
-            return Err(invalid("password.max_length", "must be between 64 and 1024"));
+            return Err(invalid(
+                "password.max_length",
+                "must be between 64 and 1024",
+            ));
         }
         if self.password.max_concurrent_hashes == 0 {
-            return Err(invalid("password.max_concurrent_hashes", "must be at least 1"));
+            return Err(invalid(
+                "password.max_concurrent_hashes",
+                "must be at least 1",
+            ));
         }
         if self.login.free_attempts < 1 || self.login.free_attempts > 100 {
             return Err(invalid("login.free_attempts", "must be between 1 and 100"));
@@ -299,7 +316,12 @@ impl FileConfig {
         let log_json = match self.log.format.as_str() {
             "json" => true,
             "pretty" => false,
-            other => return Err(invalid("log.format", format!("'{other}' is not json or pretty"))),
+            other => {
+                return Err(invalid(
+                    "log.format",
+                    format!("'{other}' is not json or pretty"),
+                ));
+            }
         };
         Ok(Config {
             issuer,
@@ -317,7 +339,10 @@ impl FileConfig {
             )?,
             session_ttl: positive("session.ttl", self.session.ttl)?,
             login_free_attempts: self.login.free_attempts,
-            login_max_lock_seconds: positive("login.max_lock_seconds", self.login.max_lock_seconds)?,
+            login_max_lock_seconds: positive(
+                "login.max_lock_seconds",
+                self.login.max_lock_seconds,
+            )?,
             login_per_ip_per_minute: self.login.per_ip_per_minute,
             password_min_length: self.password.min_length,
             password_max_length: self.password.max_length,
@@ -332,9 +357,13 @@ impl FileConfig {
 
 /// OIDC Discovery §3: https (http allowed for development), no query or fragment.
 fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| invalid("issuer", format!("'{raw}' is not a URL ({e})")))?;
+    let url =
+        Url::parse(raw).map_err(|e| invalid("issuer", format!("'{raw}' is not a URL ({e})")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(invalid("issuer", "must be an https (or, for development, http) URL"));
+        return Err(invalid(
+            "issuer",
+            "must be an https (or, for development, http) URL",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid("issuer", "must not have a query or fragment"));
@@ -350,7 +379,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -383,8 +415,8 @@ mod tests {
         assert!(err.to_string().contains("`issuer`"), "{err}");
         let err = Config::load_with_env(None, env(&[("SESAME_LISTEN", "nope")])).unwrap_err();
         assert!(err.to_string().contains("`listen`"), "{err}");
-        let err = Config::load_with_env(None, env(&[("SESAME_TOKENS__CODE_TTL", "abc")]))
-            .unwrap_err();
+        let err =
+            Config::load_with_env(None, env(&[("SESAME_TOKENS__CODE_TTL", "abc")])).unwrap_err();
         assert!(err.to_string().contains("code_ttl"), "{err}");
         let err = Config::load_with_env(None, env(&[("SESAME_BOGUS", "1")])).unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");

@@ -98,7 +98,10 @@ impl OAuthError {
 
     /// `invalid_client`; `basic` marks that the client tried HTTP Basic.
     pub fn invalid_client(basic: bool) -> Self {
-        let mut e = Self::new(OAuthErrorCode::InvalidClient, "client authentication failed");
+        let mut e = Self::new(
+            OAuthErrorCode::InvalidClient,
+            "client authentication failed",
+        );
         e.basic_challenge = basic;
         e
     }

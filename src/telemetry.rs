@@ -24,9 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain")
-        .body("ok")
+    HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {

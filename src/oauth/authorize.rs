@@ -61,7 +61,10 @@ pub async fn handle_post(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     if !is_form_content_type(content_type) {
         return state.templates.error_page(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -154,7 +157,10 @@ async fn validate(
         return Err(fail(InvalidRequest, &problem.to_string()));
     }
     if params.contains("request") {
-        return Err(fail(RequestNotSupported, "request objects are not supported"));
+        return Err(fail(
+            RequestNotSupported,
+            "request objects are not supported",
+        ));
     }
     if params.contains("request_uri") {
         return Err(fail(RequestUriNotSupported, "request_uri is not supported"));
@@ -182,7 +188,10 @@ async fn validate(
     let code_challenge = match (single("code_challenge"), single("code_challenge_method")) {
         (Some(challenge), Some("S256")) => {
             if !pkce::is_valid_s256_challenge(challenge) {
-                return Err(fail(InvalidRequest, "code_challenge is not a valid S256 challenge"));
+                return Err(fail(
+                    InvalidRequest,
+                    "code_challenge is not a valid S256 challenge",
+                ));
             }
             Some(challenge.to_string())
         }
@@ -199,19 +208,35 @@ async fn validate(
     };
 
     let prompt: Vec<String> = single("prompt")
-        .map(|p| p.split(' ').filter(|v| !v.is_empty()).map(str::to_string).collect())
+        .map(|p| {
+            p.split(' ')
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(bad) = prompt.iter().find(|p| !PROMPTS.contains(&p.as_str())) {
-        return Err(fail(InvalidRequest, &format!("prompt value '{bad}' is not supported")));
+        return Err(fail(
+            InvalidRequest,
+            &format!("prompt value '{bad}' is not supported"),
+        ));
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return Err(fail(InvalidRequest, "prompt=none cannot be combined with other values"));
+        return Err(fail(
+            InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
     }
     let max_age = match single("max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Some(n),
-            _ => return Err(fail(InvalidRequest, "max_age must be a non-negative integer")),
+            _ => {
+                return Err(fail(
+                    InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ));
+            }
         },
     };
     let id_token_hint_sub = match single("id_token_hint") {
@@ -249,12 +274,19 @@ fn granted_scope(
     client: &Client,
     requested: Option<&str>,
 ) -> Result<String, (OAuthErrorCode, String)> {
-    let requested = requested.ok_or((OAuthErrorCode::InvalidRequest, "scope is required".into()))?;
+    let requested =
+        requested.ok_or((OAuthErrorCode::InvalidRequest, "scope is required".into()))?;
     let mut granted: Vec<&str> = Vec::new();
     for scope in requested.split(' ').filter(|s| !s.is_empty()) {
         // RFC 6749 §3.3 scope-token syntax.
-        if !scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
-            return Err((OAuthErrorCode::InvalidScope, "scope contains invalid characters".into()));
+        if !scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        {
+            return Err((
+                OAuthErrorCode::InvalidScope,
+                "scope contains invalid characters".into(),
+            ));
         }
         if client.allowed_scopes.iter().any(|a| a == scope) && !granted.contains(&scope) {
             granted.push(scope);
@@ -305,10 +337,26 @@ pub async fn proceed(
             if fresh || !(prompt("login") || stale || other_user) {
                 (s, u)
             } else {
-                return interact(state, &target, request, "login", OAuthErrorCode::LoginRequired).await;
+                return interact(
+                    state,
+                    &target,
+                    request,
+                    "login",
+                    OAuthErrorCode::LoginRequired,
+                )
+                .await;
             }
         }
-        _ => return interact(state, &target, request, "login", OAuthErrorCode::LoginRequired).await,
+        _ => {
+            return interact(
+                state,
+                &target,
+                request,
+                "login",
+                OAuthErrorCode::LoginRequired,
+            )
+            .await;
+        }
     };
     let consented = match consent_covers(state, client, &user, &request.scope).await {
         Ok(c) => c,
@@ -316,7 +364,14 @@ pub async fn proceed(
     };
     if !client.first_party && (prompt("consent") || !consented) {
         request.authenticated_session = Some(session.sid.clone());
-        return interact(state, &target, request, "consent", OAuthErrorCode::ConsentRequired).await;
+        return interact(
+            state,
+            &target,
+            request,
+            "consent",
+            OAuthErrorCode::ConsentRequired,
+        )
+        .await;
     }
     issue_code(state, &request, &session, &user).await
 }
@@ -330,7 +385,10 @@ async fn interact(
     error: OAuthErrorCode,
 ) -> HttpResponse {
     if request.prompt.iter().any(|p| p == "none") {
-        let e = OAuthError::new(error, format!("{page} is required but prompt=none was sent"));
+        let e = OAuthError::new(
+            error,
+            format!("{page} is required but prompt=none was sent"),
+        );
         return error_response(state, target, &e);
     }
     if let Err(e) = state.store.put_authorization_request(&request).await {
@@ -392,12 +450,19 @@ pub async fn issue_code(
 
 /// Answers a pending request with `access_denied` (the person declined consent).
 pub fn deny(state: &AppState, request: &AuthorizationRequest) -> HttpResponse {
-    let e = OAuthError::new(OAuthErrorCode::AccessDenied, "the user declined the request");
+    let e = OAuthError::new(
+        OAuthErrorCode::AccessDenied,
+        "the user declined the request",
+    );
     error_response(state, &ResponseTarget::of(request), &e)
 }
 
 /// An error response at the client (RFC 6749 §4.1.2.1) with `iss` (RFC 9207).
-pub fn error_response(state: &AppState, target: &ResponseTarget, error: &OAuthError) -> HttpResponse {
+pub fn error_response(
+    state: &AppState,
+    target: &ResponseTarget,
+    error: &OAuthError,
+) -> HttpResponse {
     let mut pairs = vec![("error", error.code.as_str().to_string())];
     if let Some(d) = &error.description {
         pairs.push(("error_description", d.clone()));
@@ -444,7 +509,8 @@ fn deliver(
     };
     match target.mode {
         ResponseMode::Query => {
-            url.query_pairs_mut().extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
             see_other(url.as_str())
         }
         ResponseMode::FormPost => {
@@ -468,7 +534,9 @@ fn deliver(
                  form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
             );
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&csp) {
-                response.headers_mut().insert(CONTENT_SECURITY_POLICY, value);
+                response
+                    .headers_mut()
+                    .insert(CONTENT_SECURITY_POLICY, value);
             }
             response
         }
@@ -499,9 +567,18 @@ mod tests {
     #[test]
     fn scope_is_intersected_with_what_the_client_may_have() {
         let c = client(&["openid", "email"]);
-        assert_eq!(granted_scope(&c, Some("email openid profile openid")).unwrap(), "email openid");
-        assert_eq!(granted_scope(&c, Some("profile")).unwrap_err().0, OAuthErrorCode::InvalidScope);
-        assert_eq!(granted_scope(&c, None).unwrap_err().0, OAuthErrorCode::InvalidRequest);
+        assert_eq!(
+            granted_scope(&c, Some("email openid profile openid")).unwrap(),
+            "email openid"
+        );
+        assert_eq!(
+            granted_scope(&c, Some("profile")).unwrap_err().0,
+            OAuthErrorCode::InvalidScope
+        );
+        assert_eq!(
+            granted_scope(&c, None).unwrap_err().0,
+            OAuthErrorCode::InvalidRequest
+        );
         assert_eq!(
             granted_scope(&c, Some("openid \"x\"")).unwrap_err().0,
             OAuthErrorCode::InvalidScope

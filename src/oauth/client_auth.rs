@@ -23,9 +23,9 @@ pub enum ClientCredentials {
 impl ClientCredentials {
     fn client_id(&self) -> &str {
         match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::None { client_id } => {
-                client_id
-            }
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id } => client_id,
         }
     }
 
@@ -40,7 +40,9 @@ pub fn extract(
     authorization: Option<&str>,
     params: &Params,
 ) -> Result<ClientCredentials, OAuthError> {
-    let body_id = params.get("client_id").map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let body_id = params
+        .get("client_id")
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
     let body_secret = params
         .get("client_secret")
         .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
@@ -54,9 +56,12 @@ pub fn extract(
                 "use one client authentication method, not both",
             ));
         }
-        let (client_id, secret) = decode_basic(value.trim()).ok_or(OAuthError::invalid_client(true))?;
+        let (client_id, secret) =
+            decode_basic(value.trim()).ok_or(OAuthError::invalid_client(true))?;
         if body_id.is_some_and(|id| id != client_id) {
-            return Err(OAuthError::invalid_request("client_id does not match the credentials"));
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the credentials",
+            ));
         }
         return Ok(ClientCredentials::Basic {
             client_id,
@@ -122,9 +127,10 @@ pub async fn authenticate(
         .map_err(internal)?
         .ok_or(OAuthError::invalid_client(basic))?;
     let ok = match (credentials, &client.secret_hash) {
-        (ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. }, Some(hash)) => {
-            hash.matches(secret.expose())
-        }
+        (
+            ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. },
+            Some(hash),
+        ) => hash.matches(secret.expose()),
         (ClientCredentials::None { .. }, None) => client.public,
         _ => false,
     };

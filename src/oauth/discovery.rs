@@ -61,9 +61,11 @@ mod tests {
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8080/jwks");
-        assert!(!doc["id_token_signing_alg_values_supported"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("none")));
+        assert!(
+            !doc["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("none"))
+        );
     }
 }

@@ -66,7 +66,11 @@ impl Params {
 pub fn is_form_content_type(content_type: Option<&str>) -> bool {
     content_type
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 #[cfg(test)]
@@ -98,7 +102,9 @@ mod tests {
 
     #[test]
     fn form_content_type_detection() {
-        assert!(is_form_content_type(Some("application/x-www-form-urlencoded; charset=UTF-8")));
+        assert!(is_form_content_type(Some(
+            "application/x-www-form-urlencoded; charset=UTF-8"
+        )));
         assert!(!is_form_content_type(Some("application/json")));
         assert!(!is_form_content_type(None));
     }

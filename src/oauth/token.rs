@@ -14,7 +14,10 @@ pub async fn handle(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     if !is_form_content_type(content_type) {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",

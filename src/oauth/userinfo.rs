@@ -13,10 +13,15 @@ fn invalid_token(description: &str) -> OAuthError {
 }
 
 /// `GET|POST /userinfo`
-pub async fn handle(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+pub async fn handle(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
     // RFC 6750 §2.3: tokens in URLs leak into logs and history; we refuse them.
     if crate::oauth::params::Params::parse(req.query_string().as_bytes()).contains("access_token") {
-        return Err(invalid_token("send the access token in the Authorization header"));
+        return Err(invalid_token(
+            "send the access token in the Authorization header",
+        ));
     }
     let token = req
         .headers()

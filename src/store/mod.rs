@@ -3,8 +3,8 @@
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, IssuedToken,
-    Session, SigningKey, Throttle, User, UserId,
+    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, IssuedToken, Session,
+    SigningKey, Throttle, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -142,8 +142,12 @@ pub trait ThrottleStore {
     async fn throttle_increment(&self, key: &str, now: UnixTime) -> StoreResult<Throttle>;
     /// Atomically sets `locked_until = until` if the counter is not locked at `now`; `true` if
     /// this call set it. Of concurrent callers, one wins.
-    async fn throttle_try_lock(&self, key: &str, now: UnixTime, until: UnixTime)
-    -> StoreResult<bool>;
+    async fn throttle_try_lock(
+        &self,
+        key: &str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> StoreResult<bool>;
     /// Forgets the counter (after a successful login).
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
 }
@@ -165,8 +169,11 @@ pub trait Store:
 {
     /// Deletes expired codes, requests, sessions, deny-list entries and throttles idle since
     /// `throttle_idle_before`; returns how many rows went.
-    async fn purge_expired(&self, now: UnixTime, throttle_idle_before: UnixTime)
-    -> StoreResult<u64>;
+    async fn purge_expired(
+        &self,
+        now: UnixTime,
+        throttle_idle_before: UnixTime,
+    ) -> StoreResult<u64>;
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -44,7 +44,10 @@ async fn approver(
         .map_err(|e| incident_page(state, &e))?
         .filter(|s| request.authenticated_session.as_deref() == Some(s.sid.as_str()));
     let Some(session) = session else {
-        return Err(authorize::see_other(&format!("/login?request={}", request.id)));
+        return Err(authorize::see_other(&format!(
+            "/login?request={}",
+            request.id
+        )));
     };
     let user = state
         .store
@@ -54,7 +57,10 @@ async fn approver(
         .filter(|u| !u.disabled);
     match user {
         Some(user) => Ok((session, user)),
-        None => Err(authorize::see_other(&format!("/login?request={}", request.id))),
+        None => Err(authorize::see_other(&format!(
+            "/login?request={}",
+            request.id
+        ))),
     }
 }
 
@@ -98,7 +104,11 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 
 /// `POST /consent`: `decision=allow` records consent and issues the code; `deny` answers the
 /// client with `access_denied`.
-pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let params = match read_form(&state, &req, &body) {
         Ok(p) => p,
         Err(page) => return page,
@@ -116,10 +126,11 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
     };
     match params.get("decision").ok().flatten() {
         Some("allow") => {
-            let mut scopes: Vec<String> = match state.store.consent(&user.id, &request.client_id).await {
-                Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
-                Err(e) => return incident_page(&state, &e),
-            };
+            let mut scopes: Vec<String> =
+                match state.store.consent(&user.id, &request.client_id).await {
+                    Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
+                    Err(e) => return incident_page(&state, &e),
+                };
             for s in request.scope.split(' ') {
                 if !scopes.iter().any(|g| g == s) {
                     scopes.push(s.to_string());

@@ -34,7 +34,11 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 
 /// `POST /login`: check the CSRF token, then the credentials; on success start a fresh session
 /// and resume the authorization request.
-pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let params = match read_form(&state, &req, &body) {
         Ok(p) => p,
         Err(page) => return page,
@@ -46,7 +50,12 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         Ok(r) => r,
         Err(page) => return page,
     };
-    let email = params.get("email").ok().flatten().unwrap_or_default().to_string();
+    let email = params
+        .get("email")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string();
     let password = Secret::new(params.get("password").ok().flatten().unwrap_or_default());
     let ip = req.peer_addr().map(|a| a.ip());
     match state
@@ -83,15 +92,32 @@ pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppStat
         // accounts (no account enumeration).
         Err(LoginError::InvalidCredentials) => {
             let message = "Invalid email or password.".to_string();
-            form(&state, &req, &request, StatusCode::UNAUTHORIZED, Some(email), Some(message)).await
+            form(
+                &state,
+                &req,
+                &request,
+                StatusCode::UNAUTHORIZED,
+                Some(email),
+                Some(message),
+            )
+            .await
         }
         Err(LoginError::Throttled { retry_after }) => {
             let message = format!("Too many sign-in attempts. Try again in {retry_after} seconds.");
-            let mut response =
-                form(&state, &req, &request, StatusCode::TOO_MANY_REQUESTS, Some(email), Some(message))
-                    .await;
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string()) {
-                response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+            let mut response = form(
+                &state,
+                &req,
+                &request,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(email),
+                Some(message),
+            )
+            .await;
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string())
+            {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, v);
             }
             response
         }

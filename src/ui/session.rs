@@ -63,5 +63,8 @@ pub async fn start(
         expires_at: now + state.config.session_ttl,
     };
     state.store.create_session(&session).await?;
-    Ok((session, session_cookie(&state.config, value.expose().to_string())))
+    Ok((
+        session,
+        session_cookie(&state.config, value.expose().to_string()),
+    ))
 }

@@ -10,7 +10,9 @@ use crate::secret::{TokenHash, random_id};
 use crate::state::AppState;
 
 fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthError> {
-    params.get(name).map_err(|e| OAuthError::invalid_request(e.to_string()))
+    params
+        .get(name)
+        .map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
 /// Redeems a code for an access token and, for `openid`, an ID token.
@@ -25,7 +27,8 @@ pub async fn redeem(
             "this client may not use the authorization code grant",
         ));
     }
-    let code = param(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let code =
+        param(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = param(params, "redirect_uri")?
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
     let verifier = param(params, "code_verifier")?;
@@ -59,10 +62,14 @@ pub async fn redeem(
                     .map_err(internal)?;
             }
             tracing::warn!(client_id = %record.client_id, "authorization code replayed; its tokens are revoked");
-            return Err(OAuthError::invalid_grant("the authorization code has already been used"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code has already been used",
+            ));
         }
         CodeRedemption::Invalid => {
-            return Err(OAuthError::invalid_grant("the authorization code is invalid or expired"));
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is invalid or expired",
+            ));
         }
     };
     if let Err(e) = check_binding(&record, client, redirect_uri, verifier) {
@@ -94,7 +101,9 @@ fn check_binding(
     verifier: Option<&str>,
 ) -> Result<(), OAuthError> {
     if record.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
     }
     if record.redirect_uri != redirect_uri {
         return Err(OAuthError::invalid_grant(

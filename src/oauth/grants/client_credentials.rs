@@ -11,7 +11,11 @@ use crate::state::AppState;
 const IDENTITY_SCOPES: &[&str] = &["openid", "profile", "email"];
 
 /// Issues an access token whose subject is the client itself.
-pub fn issue(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+pub fn issue(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
     if client.public || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,

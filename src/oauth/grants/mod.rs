@@ -33,7 +33,10 @@ pub struct AccessTokenGrant<'a> {
 }
 
 /// Signs an RFC 9068 access token for the default resource (the issuer).
-pub fn mint_access_token(state: &AppState, grant: AccessTokenGrant<'_>) -> Result<String, OAuthError> {
+pub fn mint_access_token(
+    state: &AppState,
+    grant: AccessTokenGrant<'_>,
+) -> Result<String, OAuthError> {
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
         sub: grant.sub.to_string(),
