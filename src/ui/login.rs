@@ -41,7 +41,7 @@ pub async fn submit(
 ) -> HttpResponse {
     let params = match read_form(&state, &req, &body) {
         Ok(p) => p,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     if !csrf::verify(&req, &state.config, params.get(csrf::FIELD).ok().flatten()) {
         return csrf_failure(&state);

@@ -32,7 +32,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 /// Reads a hosted form's body; anything but a urlencoded form gets a friendly 415 page.
-fn read_form(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpResponse> {
+fn read_form(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Params, Box<HttpResponse>> {
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -40,11 +44,11 @@ fn read_form(state: &AppState, req: &HttpRequest, body: &[u8]) -> Result<Params,
     if is_form_content_type(content_type) {
         Ok(Params::parse(body))
     } else {
-        Err(state.templates.error_page(
+        Err(Box::new(state.templates.error_page(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported form",
             "This page only accepts its own form. Go back to the application and try again.",
-        ))
+        )))
     }
 }
 
