@@ -214,8 +214,11 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let env: std::collections::HashMap<String, String> = env
             .into_iter()
-            // Test-harness variables share the prefix but are not configuration.
-            .filter(|(k, _)| k.starts_with("SESAME_") && !k.starts_with("SESAME_TEST_"))
+            // `SESAME_CONFIG` names the file (the CLI's `--config`) and test-harness variables
+            // share the prefix; neither is a configuration key.
+            .filter(|(k, _)| {
+                k.starts_with("SESAME_") && k != "SESAME_CONFIG" && !k.starts_with("SESAME_TEST_")
+            })
             .collect();
         let mut builder = config::Config::builder();
         if let Some(path) = file {
