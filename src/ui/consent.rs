@@ -1,7 +1,7 @@
 //! The hosted consent page: shown for clients that are not first-party, remembered per user,
 //! client and scopes.
 
-use super::{csrf, csrf_failure, incident_page, pending_request, read_form, session};
+use super::{csrf, csrf_failure, headers, incident_page, pending_request, read_form, session};
 use crate::model::{AuthorizationRequest, Consent, Session, User};
 use crate::oauth::authorize;
 use crate::oauth::params::Params;
@@ -94,6 +94,8 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             .collect(),
     };
     let mut response = state.templates.page(StatusCode::OK, "consent", &page);
+    // Allow and Deny both answer 303 to the client's redirect_uri.
+    headers::allow_form_redirect(&mut response, &request.redirect_uri);
     if let Some(cookie) = cookie
         && let Err(e) = response.add_cookie(&cookie)
     {

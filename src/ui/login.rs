@@ -1,6 +1,6 @@
 //! The hosted login page.
 
-use super::{csrf, csrf_failure, incident_page, pending_request, read_form, session};
+use super::{csrf, csrf_failure, headers, incident_page, pending_request, read_form, session};
 use crate::accounts::LoginError;
 use crate::model::AuthorizationRequest;
 use crate::oauth::authorize;
@@ -146,6 +146,8 @@ async fn form(
         client_name,
     };
     let mut response = state.templates.page(status, "login", &page);
+    // A successful POST answers 303 to the client's redirect_uri.
+    headers::allow_form_redirect(&mut response, &request.redirect_uri);
     if let Some(cookie) = cookie
         && let Err(e) = response.add_cookie(&cookie)
     {
