@@ -19,13 +19,11 @@ const PARTIALS: &[(&str, &str)] = &[("layout", include_str!("../templates/layout
 /// - `consent`: `request`, `csrf_token`, `client_name`, `scopes: [{name, description}]`
 /// - `error`: `title`, `message`
 /// - `form_post`: `redirect_uri`, `fields: [{name, value}]`, `nonce`
-/// - `logged_out`: nothing
 pub const PAGES: &[(&str, &str)] = &[
     ("login", include_str!("../templates/login.hbs")),
     ("consent", include_str!("../templates/consent.hbs")),
     ("error", include_str!("../templates/error.hbs")),
     ("form_post", include_str!("../templates/form_post.hbs")),
-    ("logged_out", include_str!("../templates/logged_out.hbs")),
 ];
 
 /// The compiled templates.
@@ -130,7 +128,6 @@ mod tests {
                     "nonce": "n0nce",
                 }),
             ),
-            ("logged_out", json!({})),
         ]
     }
 
