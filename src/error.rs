@@ -189,6 +189,76 @@ pub fn internal(error: impl std::error::Error) -> OAuthError {
     OAuthError::server_error(&log_incident(&error))
 }
 
+/// Replaces the plain-text errors actix-web writes by itself (a body over the size cap, a body
+/// that fails to arrive, an unmatched method) with ours: RFC 6749 §5.2 JSON on the endpoints
+/// relying parties call, the friendly error page everywhere else. Responses a handler built
+/// (they carry a non-text content type) pass unchanged.
+pub fn framework_errors<B: actix_web::body::MessageBody + 'static>()
+-> actix_web::middleware::ErrorHandlers<B> {
+    actix_web::middleware::ErrorHandlers::new()
+        .default_handler_client(replace_framework_error)
+        .default_handler_server(replace_framework_error)
+}
+
+/// Paths that answer JSON, so their errors are JSON too.
+const JSON_PATHS: &[&str] = &[
+    "/token",
+    "/userinfo",
+    "/jwks",
+    "/.well-known/openid-configuration",
+];
+
+fn replace_framework_error<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let built_by_handler = res
+        .response()
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| !ct.starts_with("text/plain"));
+    if built_by_handler {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (req, _) = res.into_parts();
+    let (summary, detail) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "Request too large",
+            "The request body is larger than this server accepts.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Method not allowed",
+            "This address does not accept that kind of request.",
+        ),
+        s if s.is_server_error() => (
+            "Something went wrong",
+            "The request could not be completed. Please try again later.",
+        ),
+        _ => (
+            "Invalid request",
+            "The request could not be read. Go back to the application and try again.",
+        ),
+    };
+    let mut response = if JSON_PATHS.contains(&req.path()) {
+        let code = if status.is_server_error() {
+            OAuthErrorCode::ServerError
+        } else {
+            OAuthErrorCode::InvalidRequest
+        };
+        OAuthError::new(code, detail).error_response()
+    } else {
+        match req.app_data::<actix_web::web::Data<crate::state::AppState>>() {
+            Some(state) => state.templates.error_page(status, summary, detail),
+            None => HttpResponse::build(status).body(summary),
+        }
+    };
+    *response.status_mut() = status;
+    let res = actix_web::dev::ServiceResponse::new(req, response);
+    Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

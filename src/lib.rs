@@ -96,6 +96,7 @@ pub fn server(
     };
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(error::framework_errors())
             .wrap(ui::headers::security_headers(&state.config))
             .wrap(tracing_actix_middleware())
             .configure(routes(state.clone()))
