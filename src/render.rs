@@ -82,6 +82,17 @@ impl Templates {
     pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
         self.page(status, "error", &ErrorPage { title, message })
     }
+
+    /// The 500 page for an unexpected error: it is logged under a fresh incident id, and the
+    /// page names only that id.
+    pub fn incident_page(&self, error: &dyn std::error::Error) -> HttpResponse {
+        let incident = crate::error::log_incident(error);
+        self.error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            &format!("Please try again later. Incident {incident}."),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2), and the decisions that
 //! resume a pending request after the hosted login and consent pages.
 
-use crate::error::{OAuthError, OAuthErrorCode, log_incident};
+use crate::error::{OAuthError, OAuthErrorCode};
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, GrantType, ResponseMode, Session, User,
 };
 use crate::oauth::params::{Params, is_form_content_type};
 use crate::oauth::pkce;
-use crate::oauth::tokens::IdTokenClaims;
+use crate::oauth::tokens::{ID_TOKEN_TYP, IdTokenClaims};
 use crate::secret::{random_id, random_token};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -18,6 +18,31 @@ use url::Url;
 
 /// Prompt values we act on (OIDC Core §3.1.2.1); `select_account` is accepted and ignored.
 const PROMPTS: &[&str] = &["none", "login", "consent", "select_account"];
+
+/// The authorization-request parameters OAuth 2.0, PKCE and OIDC Core §3.1.2.1 define; each may
+/// appear once (RFC 6749 §3.1). Anything else is ignored, however it was sent.
+const AUTHORIZATION_PARAMETERS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "response_mode",
+    "nonce",
+    "display",
+    "prompt",
+    "max_age",
+    "ui_locales",
+    "claims_locales",
+    "id_token_hint",
+    "login_hint",
+    "acr_values",
+    "claims",
+    "request",
+    "request_uri",
+    "code_challenge",
+    "code_challenge_method",
+];
 
 /// Where and how an authorization response goes, known once client and redirect URI are valid.
 #[derive(Debug, Clone)]
@@ -45,8 +70,8 @@ enum Rejection {
     Page(String),
     /// Answer the client at its registered redirect URI.
     Redirect(ResponseTarget, OAuthError),
-    /// An unexpected failure, already logged under this incident id.
-    Internal(String),
+    /// An unexpected failure, not yet logged.
+    Internal(crate::store::StoreError),
 }
 
 /// `GET /authorize`
@@ -82,7 +107,7 @@ async fn authorize(state: &AppState, req: &HttpRequest, params: Params) -> HttpR
     };
     let session = match crate::ui::session::current(state, req).await {
         Ok(s) => s,
-        Err(e) => return incident_page(state, &e),
+        Err(e) => return state.templates.incident_page(&e),
     };
     proceed(state, &client, request, session).await
 }
@@ -95,16 +120,8 @@ fn reject(state: &AppState, rejection: Rejection) -> HttpResponse {
                 .error_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", &message)
         }
         Rejection::Redirect(target, error) => error_response(state, &target, &error),
-        Rejection::Internal(incident) => state.templates.error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            &format!("Please try again later. Incident {incident}."),
-        ),
+        Rejection::Internal(error) => state.templates.incident_page(&error),
     }
-}
-
-fn incident_page(state: &AppState, error: &dyn std::error::Error) -> HttpResponse {
-    reject(state, Rejection::Internal(log_incident(error)))
 }
 
 /// Validates an authorization request. Client and redirect URI first: until both are known
@@ -122,7 +139,7 @@ async fn validate(
         .store
         .client(client_id)
         .await
-        .map_err(|e| Rejection::Internal(log_incident(&e)))?
+        .map_err(Rejection::Internal)?
         .ok_or_else(|| page("The application that sent you here is not registered."))?;
     let redirect_uri = params
         .get("redirect_uri")
@@ -153,7 +170,7 @@ async fn validate(
     if let Err(description) = mode {
         return Err(fail(InvalidRequest, &description));
     }
-    if let Some(problem) = params.first_problem() {
+    if let Some(problem) = params.first_problem(AUTHORIZATION_PARAMETERS) {
         return Err(fail(InvalidRequest, &problem.to_string()));
     }
     if params.contains("request") {
@@ -195,7 +212,14 @@ async fn validate(
             }
             Some(challenge.to_string())
         }
-        (Some(_), None) | (_, Some(_)) => {
+        (None, Some(_)) => {
+            return Err(fail(
+                InvalidRequest,
+                "code_challenge_method was sent without code_challenge",
+            ));
+        }
+        // A challenge without a method means `plain` (RFC 7636 §4.3).
+        (Some(_), _) => {
             return Err(fail(
                 InvalidRequest,
                 "code_challenge_method must be S256 (plain is not supported)",
@@ -304,7 +328,7 @@ fn granted_scope(
 /// The `sub` of an ID token this OP issued to `client` (OIDC Core §3.1.2.1). Expired hints are
 /// fine; a foreign signature, `alg: none`, another issuer or audience are not.
 fn hint_subject(state: &AppState, client: &Client, hint: &str) -> Option<String> {
-    let claims: IdTokenClaims = state.keys.verify(hint, None).ok()?;
+    let claims: IdTokenClaims = state.keys.verify(hint, Some(ID_TOKEN_TYP)).ok()?;
     (claims.iss == state.config.issuer && claims.aud == client.client_id).then_some(claims.sub)
 }
 
@@ -321,7 +345,7 @@ pub async fn proceed(
     let user = match &session {
         Some(s) => match state.store.user_by_id(&s.user_id).await {
             Ok(u) => u.filter(|u| !u.disabled),
-            Err(e) => return incident_page(state, &e),
+            Err(e) => return state.templates.incident_page(&e),
         },
         None => None,
     };
@@ -329,7 +353,10 @@ pub async fn proceed(
     let (session, user) = match (session, user) {
         (Some(s), Some(u)) => {
             let fresh = request.authenticated_session.as_deref() == Some(s.sid.as_str());
-            let stale = request.max_age.is_some_and(|max| now - s.auth_time > max);
+            // max_age=0 asks for a fresh login, like prompt=login (OIDC Core §3.1.2.1).
+            let stale = request
+                .max_age
+                .is_some_and(|max| max == 0 || now - s.auth_time > max);
             let other_user = request
                 .id_token_hint_sub
                 .as_ref()
@@ -360,7 +387,7 @@ pub async fn proceed(
     };
     let consented = match consent_covers(state, client, &user, &request.scope).await {
         Ok(c) => c,
-        Err(e) => return incident_page(state, &e),
+        Err(e) => return state.templates.incident_page(&e),
     };
     if !client.first_party && (prompt("consent") || !consented) {
         request.authenticated_session = Some(session.sid.clone());
@@ -392,7 +419,7 @@ async fn interact(
         return error_response(state, target, &e);
     }
     if let Err(e) = state.store.put_authorization_request(&request).await {
-        return incident_page(state, &e);
+        return state.templates.incident_page(&e);
     }
     see_other(&format!("/{page}?request={}", request.id))
 }
@@ -436,10 +463,10 @@ pub async fn issue_code(
         issued: None,
     };
     if let Err(e) = state.store.insert_code(&record).await {
-        return incident_page(state, &e);
+        return state.templates.incident_page(&e);
     }
     if let Err(e) = state.store.delete_authorization_request(&request.id).await {
-        return incident_page(state, &e);
+        return state.templates.incident_page(&e);
     }
     deliver(
         state,
@@ -516,10 +543,7 @@ fn deliver(
         ResponseMode::FormPost => {
             // OAuth 2.0 Form Post Response Mode: an auto-submitting form, nothing in the URL.
             let nonce = random_id();
-            let origin = match url.origin() {
-                url::Origin::Tuple(..) => url.origin().ascii_serialization(),
-                url::Origin::Opaque(_) => format!("{}:", url.scheme()),
-            };
+            let origin = crate::ui::headers::csp_source(&url);
             let page = FormPostPage {
                 redirect_uri: target.redirect_uri.clone(),
                 fields: pairs

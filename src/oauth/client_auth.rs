@@ -40,16 +40,14 @@ pub fn extract(
     authorization: Option<&str>,
     params: &Params,
 ) -> Result<ClientCredentials, OAuthError> {
-    let body_id = params
-        .get("client_id")
-        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
-    let body_secret = params
-        .get("client_secret")
-        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let body_id = params.get("client_id")?;
+    let body_secret = params.get("client_secret")?;
     if let Some(header) = authorization {
         let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
+        // RFC 6749 §5.2: a client that tried the Authorization header gets the challenge of
+        // the scheme we support.
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(OAuthError::invalid_client(false));
+            return Err(OAuthError::invalid_client(true));
         }
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request(

@@ -54,11 +54,17 @@ impl Params {
         self.values.contains_key(name)
     }
 
-    /// The first parameter that is repeated or too long, if any.
-    pub fn first_problem(&self) -> Option<ParamError> {
-        let mut names: Vec<&String> = self.values.keys().collect();
-        names.sort();
-        names.into_iter().find_map(|n| self.get(n).err())
+    /// The first of `defined` (the parameters the endpoint understands) that is repeated or
+    /// too long. Parameters the endpoint does not define are ignored, however they were sent
+    /// (RFC 6749 §3.1).
+    pub fn first_problem(&self, defined: &[&str]) -> Option<ParamError> {
+        defined.iter().find_map(|name| self.get(name).err())
+    }
+}
+
+impl From<ParamError> for crate::error::OAuthError {
+    fn from(e: ParamError) -> Self {
+        crate::error::OAuthError::invalid_request(e.to_string())
     }
 }
 
@@ -83,7 +89,12 @@ mod tests {
         assert_eq!(p.get("a"), Err(ParamError::Repeated("a".into())));
         assert_eq!(p.get("b"), Ok(None));
         assert_eq!(p.get("c"), Ok(Some("x y")));
-        assert_eq!(p.first_problem(), Some(ParamError::Repeated("a".into())));
+        assert_eq!(
+            p.first_problem(&["c", "a"]),
+            Some(ParamError::Repeated("a".into()))
+        );
+        // An undefined parameter may be repeated: it is ignored.
+        assert_eq!(p.first_problem(&["b", "c"]), None);
     }
 
     #[test]

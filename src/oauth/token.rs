@@ -8,6 +8,18 @@ use crate::state::AppState;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+/// The token-request parameters Sesame defines (RFC 6749 §4.1.3, §4.4.2, §2.3.1; RFC 7636
+/// §4.5); each may appear once, anything else is ignored.
+const TOKEN_PARAMETERS: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "client_id",
+    "client_secret",
+    "scope",
+];
+
 /// `POST /token`
 pub async fn handle(
     req: HttpRequest,
@@ -30,12 +42,11 @@ pub async fn handle(
     };
     let credentials = client_auth::extract(authorization, &params)?;
     let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;
-    if let Some(problem) = params.first_problem() {
-        return Err(OAuthError::invalid_request(problem.to_string()));
+    if let Some(problem) = params.first_problem(TOKEN_PARAMETERS) {
+        return Err(problem.into());
     }
     let grant_type = params
-        .get("grant_type")
-        .map_err(|e| OAuthError::invalid_request(e.to_string()))?
+        .get("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let response = match grant_type {
         "authorization_code" => authorization_code::redeem(&state, &client, &params).await?,

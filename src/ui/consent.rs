@@ -1,7 +1,7 @@
 //! The hosted consent page: shown for clients that are not first-party, remembered per user,
 //! client and scopes.
 
-use super::{csrf, csrf_failure, headers, incident_page, pending_request, read_form, session};
+use super::{csrf, csrf_failure, headers, pending_request, read_form, session};
 use crate::model::{AuthorizationRequest, Consent, Session, User};
 use crate::oauth::authorize;
 use crate::oauth::params::Params;
@@ -41,7 +41,7 @@ async fn approver(
 ) -> Result<(Session, User), HttpResponse> {
     let session = session::current(state, req)
         .await
-        .map_err(|e| incident_page(state, &e))?
+        .map_err(|e| state.templates.incident_page(&e))?
         .filter(|s| request.authenticated_session.as_deref() == Some(s.sid.as_str()));
     let Some(session) = session else {
         return Err(authorize::see_other(&format!(
@@ -53,7 +53,7 @@ async fn approver(
         .store
         .user_by_id(&session.user_id)
         .await
-        .map_err(|e| incident_page(state, &e))?
+        .map_err(|e| state.templates.incident_page(&e))?
         .filter(|u| !u.disabled);
     match user {
         Some(user) => Ok((session, user)),
@@ -77,7 +77,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     let client_name = match state.store.client(&request.client_id).await {
         Ok(Some(c)) => c.name,
         Ok(None) => request.client_id.clone(),
-        Err(e) => return incident_page(&state, &e),
+        Err(e) => return state.templates.incident_page(&e),
     };
     let (csrf_token, cookie) = csrf::token_for(&req, &state.config);
     let page = ConsentPage {
@@ -99,7 +99,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     if let Some(cookie) = cookie
         && let Err(e) = response.add_cookie(&cookie)
     {
-        return incident_page(&state, &e);
+        return state.templates.incident_page(&e);
     }
     response
 }
@@ -131,7 +131,7 @@ pub async fn submit(
             let mut scopes: Vec<String> =
                 match state.store.consent(&user.id, &request.client_id).await {
                     Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
-                    Err(e) => return incident_page(&state, &e),
+                    Err(e) => return state.templates.incident_page(&e),
                 };
             for s in request.scope.split(' ') {
                 if !scopes.iter().any(|g| g == s) {
@@ -145,13 +145,13 @@ pub async fn submit(
                 granted_at: state.now(),
             };
             if let Err(e) = state.store.put_consent(&consent).await {
-                return incident_page(&state, &e);
+                return state.templates.incident_page(&e);
             }
             authorize::issue_code(&state, &request, &session, &user).await
         }
         Some("deny") => {
             if let Err(e) = state.store.delete_authorization_request(&request.id).await {
-                return incident_page(&state, &e);
+                return state.templates.incident_page(&e);
             }
             authorize::deny(&state, &request)
         }

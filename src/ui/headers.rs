@@ -39,17 +39,21 @@ pub fn security_headers(config: &Config) -> DefaultHeaders {
 /// or consent form whose POST answers 303 to the relying party's `redirect_uri` must name that
 /// origin, or the browser stops at Sesame. `None` if the URI does not parse.
 pub fn csp_for_form_redirecting_to(redirect_uri: &str) -> Option<HeaderValue> {
-    let url = url::Url::parse(redirect_uri).ok()?;
-    let source = match url.origin() {
-        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
-        // A private-use scheme (RFC 8252 §7.1) has no host: allow the scheme.
-        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
-    };
+    let source = csp_source(&url::Url::parse(redirect_uri).ok()?);
     let csp = CONTENT_SECURITY_POLICY.replace(
         "form-action 'self'",
         &format!("form-action 'self' {source}"),
     );
     HeaderValue::from_str(&csp).ok()
+}
+
+/// The CSP source expression that matches `url`: its origin, or for a private-use scheme
+/// (RFC 8252 §7.1), which has no host, the scheme.
+pub fn csp_source(url: &url::Url) -> String {
+    match url.origin() {
+        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    }
 }
 
 /// Sets [`csp_for_form_redirecting_to`] on a hosted form page (login, consent) whose submission

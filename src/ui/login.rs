@@ -1,6 +1,6 @@
 //! The hosted login page.
 
-use super::{csrf, csrf_failure, headers, incident_page, pending_request, read_form, session};
+use super::{csrf, csrf_failure, headers, pending_request, read_form, session};
 use crate::accounts::LoginError;
 use crate::model::AuthorizationRequest;
 use crate::oauth::authorize;
@@ -67,7 +67,7 @@ pub async fn submit(
             let (session, cookie) =
                 match session::start(&state, &req, &user, vec!["pwd".to_string()]).await {
                     Ok(started) => started,
-                    Err(e) => return incident_page(&state, &e),
+                    Err(e) => return state.templates.incident_page(&e),
                 };
             let client = match state.store.client(&request.client_id).await {
                 Ok(Some(c)) => c,
@@ -78,13 +78,13 @@ pub async fn submit(
                         "The application you were signing in to is no longer registered.",
                     );
                 }
-                Err(e) => return incident_page(&state, &e),
+                Err(e) => return state.templates.incident_page(&e),
             };
             tracing::info!(user_id = %user.id, client_id = %client.client_id, "login succeeded");
             request.authenticated_session = Some(session.sid.clone());
             let mut response = authorize::proceed(&state, &client, request, Some(session)).await;
             if let Err(e) = response.add_cookie(&cookie) {
-                return incident_page(&state, &e);
+                return state.templates.incident_page(&e);
             }
             response
         }
@@ -121,7 +121,7 @@ pub async fn submit(
             }
             response
         }
-        Err(e) => incident_page(&state, &e),
+        Err(e) => state.templates.incident_page(&e),
     }
 }
 
@@ -135,7 +135,7 @@ async fn form(
 ) -> HttpResponse {
     let client_name = match state.store.client(&request.client_id).await {
         Ok(c) => c.map(|c| c.name),
-        Err(e) => return incident_page(state, &e),
+        Err(e) => return state.templates.incident_page(&e),
     };
     let (csrf_token, cookie) = csrf::token_for(req, &state.config);
     let page = LoginPage {
@@ -151,7 +151,7 @@ async fn form(
     if let Some(cookie) = cookie
         && let Err(e) = response.add_cookie(&cookie)
     {
-        return incident_page(state, &e);
+        return state.templates.incident_page(&e);
     }
     response
 }

@@ -68,18 +68,8 @@ async fn pending_request(
     match state.store.authorization_request(id, state.now()).await {
         Ok(Some(request)) => Ok(request),
         Ok(None) => Err(expired()),
-        Err(e) => Err(incident_page(state, &e)),
+        Err(e) => Err(state.templates.incident_page(&e)),
     }
-}
-
-/// A 500 page that names only the incident id under which the cause was logged.
-fn incident_page(state: &AppState, error: &dyn std::error::Error) -> HttpResponse {
-    let incident = crate::error::log_incident(error);
-    state.templates.error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        &format!("Please try again later. Incident {incident}."),
-    )
 }
 
 /// The page shown when a form's CSRF token is missing or wrong: 403, nothing done.

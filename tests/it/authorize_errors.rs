@@ -397,6 +397,134 @@ async fn prompt_none_with_max_age_passed_is_login_required() {
 }
 
 #[tokio::test]
+async fn max_age_zero_forces_the_form_even_in_the_same_second() {
+    let (server, client, person) = setup().await;
+    server.user("maxage0@example.com").await;
+    login_auth_time(&server, &client, &person, "maxage0@example.com").await;
+    // OIDC Core §3.1.2.1: max_age=0 is prompt=login, whatever the clock says.
+    let request = server.auth_request(&client, &[("max_age", "0")]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(loc.contains("/login?request="), "max_age=0: {loc}");
+    // After the fresh login the request completes instead of looping.
+    let resp = person
+        .submit_login(&loc, "maxage0@example.com", PASSWORD)
+        .await;
+    let loc = person.location(&resp);
+    assert!(loc.starts_with(&client.redirect_uri), "{loc}");
+    assert!(query_map(&loc).contains_key("code"));
+}
+
+/// The ID token of a completed login of `email` at `client`.
+async fn id_token_of(
+    server: &TestServer,
+    client: &TestClient,
+    person: &Person,
+    email: &str,
+) -> String {
+    let body = server.tokens_for(person, client, email).await;
+    body["id_token"].as_str().expect("id_token").to_string()
+}
+
+#[tokio::test]
+async fn id_token_hint_allows_silent_login_only_for_its_own_user() {
+    let (server, client, person) = setup().await;
+    server.user("hint-a@example.com").await;
+    server.user("hint-b@example.com").await;
+    let hint_a = id_token_of(&server, &client, &person, "hint-a@example.com").await;
+    let hint_b = id_token_of(&server, &client, &server.person(), "hint-b@example.com").await;
+
+    // The session's own user: silent success with the same sub (checklist B9).
+    let request = server.auth_request(&client, &[("prompt", "none"), ("id_token_hint", &hint_a)]);
+    let loc = person.location(&person.get(&request.url).await);
+    let q = query_map(&loc);
+    let resp = server
+        .redeem(&client, &q["code"], Some(&request.verifier))
+        .await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        jwt_claims(body["id_token"].as_str().unwrap())["sub"],
+        jwt_claims(&hint_a)["sub"]
+    );
+
+    // Another user's hint never yields tokens for the session's user.
+    let request = server.auth_request(&client, &[("prompt", "none"), ("id_token_hint", &hint_b)]);
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "login_required",
+        Some(&request.state),
+    );
+    // Without prompt=none the person is asked to log in (as the hinted user).
+    let request = server.auth_request(&client, &[("id_token_hint", &hint_b)]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(loc.contains("/login?request="), "{loc}");
+}
+
+#[tokio::test]
+async fn id_token_hint_from_another_client_or_forged_is_invalid_request() {
+    let (server, client, person) = setup().await;
+    let other = server.confidential_client().await;
+    server.user("hint-c@example.com").await;
+    let for_other = id_token_of(&server, &other, &person, "hint-c@example.com").await;
+    let access_token = server
+        .tokens_for(&person, &client, "hint-c@example.com")
+        .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // alg none over the real claims.
+    let claims_part = for_other.split('.').nth(1).unwrap();
+    let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims_part}.");
+    for (what, hint) in [
+        ("an ID token issued to another client", for_other.as_str()),
+        ("an access token", access_token.as_str()),
+        ("alg none", unsigned.as_str()),
+        ("garbage", "not-a-jwt"),
+    ] {
+        let request = server.auth_request(&client, &[("prompt", "none"), ("id_token_hint", hint)]);
+        let resp = person.get(&request.url).await;
+        let loc = person.location(&resp);
+        assert_eq!(
+            query_map(&loc).get("error").map(String::as_str),
+            Some("invalid_request"),
+            "{what}: {loc}"
+        );
+        assert!(!query_map(&loc).contains_key("code"), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn prompt_none_when_consent_is_needed_is_consent_required() {
+    let server = TestServer::start().await;
+    let client = server
+        .register(ClientSpec {
+            first_party: false,
+            ..ClientSpec::confidential()
+        })
+        .await;
+    let first_party = server.confidential_client().await;
+    server.user("silent-consent@example.com").await;
+    let person = server.person();
+    // A session exists (through a first-party client), but this client was never approved.
+    server
+        .code_for(&person, &first_party, "silent-consent@example.com")
+        .await;
+    let request = server.auth_request(&client, &[("prompt", "none")]);
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "consent_required",
+        Some(&request.state),
+    );
+}
+
+#[tokio::test]
 async fn scope_without_openid_gets_no_id_token() {
     let (server, client, person) = setup().await;
     server.user("oauth-only@example.com").await;

@@ -478,6 +478,8 @@ async fn post_authorize_works_like_get_and_unknown_parameters_are_ignored() {
                 ("client_id", &client.client_id),
                 ("extra", "foobar"),
                 ("redirect_uri", &client.redirect_uri),
+                // An unknown parameter may even be repeated: it is ignored (RFC 6749 §3.1).
+                ("extra", "again"),
                 ("response_type", "code"),
                 ("state", "a b+c/d=e&f"),
                 ("code_challenge", &challenge),

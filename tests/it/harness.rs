@@ -126,10 +126,7 @@ impl TestServer {
             redirect_uris: spec.redirect_uris.clone(),
             post_logout_redirect_uris: vec![],
             grant_types: spec.grant_types.clone(),
-            allowed_scopes: ["openid", "email", "profile"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            allowed_scopes: spec.allowed_scopes.clone(),
             token_endpoint_auth_method: if spec.public {
                 TokenEndpointAuthMethod::None
             } else {
@@ -299,6 +296,15 @@ pub struct ClientSpec {
     pub public: bool,
     pub first_party: bool,
     pub grant_types: Vec<GrantType>,
+    pub allowed_scopes: Vec<String>,
+}
+
+/// The scopes test clients may request unless a test says otherwise.
+fn identity_scopes() -> Vec<String> {
+    ["openid", "email", "profile"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 impl ClientSpec {
@@ -310,6 +316,7 @@ impl ClientSpec {
             public: false,
             first_party: true,
             grant_types: vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
+            allowed_scopes: identity_scopes(),
         }
     }
 
@@ -321,6 +328,7 @@ impl ClientSpec {
             public: true,
             first_party: true,
             grant_types: vec![GrantType::AuthorizationCode],
+            allowed_scopes: identity_scopes(),
         }
     }
 }

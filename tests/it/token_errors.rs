@@ -1,7 +1,8 @@
 //! The token endpoint's refusals (checklist D1–D8, G2 for replayed codes).
 
 use crate::harness::{
-    ClientSpec, PASSWORD, TestClient, TestServer, header, pkce_pair, query_map, rp_http, s256,
+    ClientSpec, PASSWORD, TestClient, TestServer, header, jwt_claims, pkce_pair, query_map,
+    rp_http, s256,
 };
 use serde_json::Value;
 
@@ -130,10 +131,21 @@ async fn concurrent_redemptions_yield_one_token_at_most() {
     let attempts = (0..8).map(|_| server.redeem(&client, &code, Some(&request.verifier)));
     let results = futures_util::future::join_all(attempts).await;
     let ok = results.iter().filter(|r| r.status() == 200).count();
-    assert!(ok <= 1, "{ok} redemptions of one code succeeded");
+    assert_eq!(ok, 1, "exactly one of 8 concurrent redemptions succeeds");
+    let mut winner = None;
     for r in results {
-        assert!(r.status() == 200 || r.status() == 400, "{}", r.status());
+        match r.status().as_u16() {
+            200 => winner = Some(r.json::<Value>().await.unwrap()),
+            400 => assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant"),
+            other => panic!("redemption answered {other}"),
+        }
     }
+    // The losers were replays: the winner's access token is revoked.
+    let at = winner.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(server.userinfo(&at).await.0, 401);
 }
 
 #[tokio::test]
@@ -268,7 +280,7 @@ async fn wrong_client_secret_is_401_invalid_client_with_basic_challenge() {
         .unwrap();
     assert_token_error(resp, 401, "invalid_client").await;
 
-    // Unknown client.
+    // Unknown client, by Basic: the challenge is sent too.
     let resp = rp_http()
         .post(server.url("/token"))
         .basic_auth("no-such-client", Some("whatever"))
@@ -276,6 +288,19 @@ async fn wrong_client_secret_is_401_invalid_client_with_basic_challenge() {
         .send()
         .await
         .unwrap();
+    assert!(header(&resp, "www-authenticate").starts_with("Basic"));
+    assert_token_error(resp, 401, "invalid_client").await;
+
+    // A scheme other than Basic in the Authorization header: 401 with the Basic challenge
+    // (RFC 6749 §5.2).
+    let resp = rp_http()
+        .post(server.url("/token"))
+        .bearer_auth("not-a-client-credential")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert!(header(&resp, "www-authenticate").starts_with("Basic"));
     assert_token_error(resp, 401, "invalid_client").await;
 
     // The failed attempts did not burn the code.
@@ -348,10 +373,24 @@ async fn public_client_cannot_use_client_credentials() {
 #[tokio::test]
 async fn client_credentials_honours_requested_scope_and_sets_no_store() {
     let server = TestServer::start().await;
-    let client = server.confidential_client().await;
-    let resp = server
-        .token_request(&client, vec![("grant_type", "client_credentials".into())])
+    let client = server
+        .register(ClientSpec {
+            allowed_scopes: ["openid", "orders:read", "orders:write"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..ClientSpec::confidential()
+        })
         .await;
+    let cc = |scope: Option<&str>| {
+        let mut form = vec![("grant_type", "client_credentials".to_string())];
+        if let Some(scope) = scope {
+            form.push(("scope", scope.to_string()));
+        }
+        server.token_request(&client, form)
+    };
+
+    let resp = cc(Some("orders:read")).await;
     assert_eq!(resp.status(), 200);
     assert!(header(&resp, "cache-control").contains("no-store"));
     assert!(header(&resp, "pragma").contains("no-cache"));
@@ -359,6 +398,20 @@ async fn client_credentials_honours_requested_scope_and_sets_no_store() {
     assert_eq!(body["token_type"], "Bearer");
     assert!(body["expires_in"].as_i64().unwrap_or(0) > 0);
     assert!(body.get("refresh_token").is_none());
+    assert!(body.get("id_token").is_none());
+    assert_eq!(body["scope"], "orders:read");
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "orders:read");
+    assert_eq!(claims["sub"], client.client_id.as_str());
+
+    // No scope: every API scope the client may have, never the identity ones.
+    let body: Value = cc(None).await.json().await.unwrap();
+    assert_eq!(body["scope"], "orders:read orders:write");
+
+    // A scope about a person, or one the client may not have, is invalid_scope.
+    for scope in ["openid", "orders:delete", "orders:read admin"] {
+        assert_token_error(cc(Some(scope)).await, 400, "invalid_scope").await;
+    }
 }
 
 #[tokio::test]

@@ -9,12 +9,6 @@ use crate::oauth::tokens::{self, IdTokenClaims};
 use crate::secret::{TokenHash, random_id};
 use crate::state::AppState;
 
-fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthError> {
-    params
-        .get(name)
-        .map_err(|e| OAuthError::invalid_request(e.to_string()))
-}
-
 /// Redeems a code for an access token and, for `openid`, an ID token.
 pub async fn redeem(
     state: &AppState,
@@ -27,11 +21,13 @@ pub async fn redeem(
             "this client may not use the authorization code grant",
         ));
     }
-    let code =
-        param(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let redirect_uri = param(params, "redirect_uri")?
+    let code = params
+        .get("code")?
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let redirect_uri = params
+        .get("redirect_uri")?
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
-    let verifier = param(params, "code_verifier")?;
+    let verifier = params.get("code_verifier")?;
     if verifier.is_some_and(|v| !pkce::is_valid_verifier(v)) {
         return Err(OAuthError::invalid_request(
             "code_verifier must be 43-128 unreserved characters",

@@ -22,9 +22,7 @@ pub fn issue(
             "this client may not use the client credentials grant",
         ));
     }
-    let requested = params
-        .get("scope")
-        .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let requested = params.get("scope")?;
     let scope = granted_scope(client, requested)?;
     let now = state.now();
     let expires_at = now + state.config.access_token_ttl;
