@@ -374,6 +374,14 @@ fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
     if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("issuer", "must have a host and no user info"));
     }
+    // Every endpoint and hosted page lives at the root of the issuer's origin, so an issuer
+    // with a path would advertise URLs that Sesame does not serve.
+    if url.path() != "/" {
+        return Err(invalid(
+            "issuer",
+            "must not have a path: Sesame serves its endpoints at the root of its host",
+        ));
+    }
     Ok(raw.trim_end_matches('/').to_string())
 }
 
@@ -416,6 +424,9 @@ mod tests {
     fn invalid_values_name_the_key() {
         let err = Config::load_with_env(None, env(&[("SESAME_ISSUER", "ftp://x")])).unwrap_err();
         assert!(err.to_string().contains("`issuer`"), "{err}");
+        let err = Config::load_with_env(None, env(&[("SESAME_ISSUER", "https://x.example/idp")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("must not have a path"), "{err}");
         let err = Config::load_with_env(None, env(&[("SESAME_LISTEN", "nope")])).unwrap_err();
         assert!(err.to_string().contains("`listen`"), "{err}");
         let err =
