@@ -86,6 +86,11 @@ pub struct ClientCreate {
     /// A first-party client: its users are not asked for consent.
     #[arg(long)]
     pub first_party: bool,
+    /// How a confidential client authenticates at the token endpoint: `client_secret_basic`
+    /// (HTTP Basic, the default) or `client_secret_post` (in the form body). Only this method
+    /// is accepted. Public clients use `none`.
+    #[arg(long, value_name = "METHOD")]
+    pub token_endpoint_auth_method: Option<String>,
     /// Grant types, comma-separated.
     #[arg(
         long,
@@ -335,6 +340,8 @@ pub fn build_client(
         })?;
     }
     let allowed_scopes = parse_scopes(&args.scopes)?;
+    let token_endpoint_auth_method =
+        auth_method(args.public, args.token_endpoint_auth_method.as_deref())?;
     if args.public != secret.is_none() {
         return Err(CliError::Runtime(
             "internal error: a confidential client needs a secret and a public one none".into(),
@@ -348,15 +355,33 @@ pub fn build_client(
         post_logout_redirect_uris: dedup(args.post_logout_redirect_uris.clone()),
         grant_types,
         allowed_scopes,
-        token_endpoint_auth_method: if args.public {
-            TokenEndpointAuthMethod::None
-        } else {
-            TokenEndpointAuthMethod::ClientSecretBasic
-        },
+        token_endpoint_auth_method,
         public: args.public,
         first_party: args.first_party,
         created_at: now,
     })
+}
+
+/// The token-endpoint authentication method: `none` for public clients; for confidential ones
+/// the requested secret method, `client_secret_basic` by default.
+fn auth_method(public: bool, requested: Option<&str>) -> Result<TokenEndpointAuthMethod, CliError> {
+    let method = match requested {
+        None if public => TokenEndpointAuthMethod::None,
+        None => TokenEndpointAuthMethod::ClientSecretBasic,
+        Some(name) => name.parse().map_err(CliError::Usage)?,
+    };
+    match (public, method) {
+        (true, TokenEndpointAuthMethod::None) => Ok(method),
+        (true, _) => Err(CliError::Usage(
+            "a public client has no secret: its token endpoint auth method is none".into(),
+        )),
+        (false, TokenEndpointAuthMethod::None) => Err(CliError::Usage(
+            "a confidential client authenticates with client_secret_basic or client_secret_post; \
+             use --public for a client without a secret"
+                .into(),
+        )),
+        (false, _) => Ok(method),
+    }
 }
 
 fn dedup(items: Vec<String>) -> Vec<String> {
@@ -852,6 +877,43 @@ mod tests {
             strings(&["https://app.example.com/cb"])
         );
         assert!(!client.public && !client.first_party);
+    }
+
+    #[test]
+    fn token_endpoint_auth_method_is_chosen_for_confidential_clients_only() {
+        let base = [
+            "--name",
+            "App",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ];
+        let secret = Secret::new("s3cret");
+        let with = |extra: &[&str]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            let args = create_args(&all);
+            let secret = (!args.public).then_some(&secret);
+            build_client(&args, "cid".into(), secret, 42)
+        };
+        let post = with(&["--token-endpoint-auth-method", "client_secret_post"]).unwrap();
+        assert_eq!(
+            post.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretPost
+        );
+        for refused in [
+            &["--token-endpoint-auth-method", "none"][..],
+            &["--token-endpoint-auth-method", "private_key_jwt"][..],
+            &[
+                "--public",
+                "--token-endpoint-auth-method",
+                "client_secret_basic",
+            ][..],
+        ] {
+            assert!(
+                matches!(with(refused), Err(CliError::Usage(_))),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -116,8 +116,8 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     /// Scopes the client may request.
     pub allowed_scopes: Vec<String>,
-    /// Confidential clients accept both `client_secret_basic` and `client_secret_post`; this is
-    /// the one advertised at registration.
+    /// The one way this client may authenticate at the token endpoint (RFC 7591 §2):
+    /// `client_secret_basic` or `client_secret_post` for confidential clients, `none` for public.
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub public: bool,
     /// First-party clients skip the consent page.

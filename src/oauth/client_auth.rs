@@ -2,7 +2,7 @@
 //! `client_secret_post`, or `none` for public clients.
 
 use crate::error::{OAuthError, internal};
-use crate::model::Client;
+use crate::model::{Client, TokenEndpointAuthMethod as Method};
 use crate::oauth::params::Params;
 use crate::secret::Secret;
 use crate::store::Store;
@@ -124,12 +124,17 @@ pub async fn authenticate(
         .await
         .map_err(internal)?
         .ok_or(OAuthError::invalid_client(basic))?;
-    let ok = match (credentials, &client.secret_hash) {
-        (
-            ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. },
-            Some(hash),
-        ) => hash.matches(secret.expose()),
-        (ClientCredentials::None { .. }, None) => client.public,
+    // Only the method the client registered (RFC 7591 §2 token_endpoint_auth_method).
+    let ok = match (
+        credentials,
+        &client.secret_hash,
+        client.token_endpoint_auth_method,
+    ) {
+        (ClientCredentials::Basic { secret, .. }, Some(hash), Method::ClientSecretBasic)
+        | (ClientCredentials::Post { secret, .. }, Some(hash), Method::ClientSecretPost) => {
+            hash.matches(secret.expose())
+        }
+        (ClientCredentials::None { .. }, None, Method::None) => client.public,
         _ => false,
     };
     if ok {

@@ -2,6 +2,7 @@
 //! created.
 
 use crate::harness::{PASSWORD, TestClient, TestServer, new_kek, query_map};
+use sesame::model::TokenEndpointAuthMethod;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -150,6 +151,7 @@ async fn cli_created_client_and_user_complete_a_login_through_the_server() {
         client_id: client_id.clone(),
         secret: Some(secret),
         redirect_uri: "http://127.0.0.1:9/callback".into(),
+        auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
     };
     let person = server.person();
     let body = server.tokens_for(&person, &client, "cli@example.com").await;
@@ -188,6 +190,7 @@ async fn cli_disables_and_enables_users_and_deletes_clients() {
         client_id: created["client_id"].as_str().unwrap().into(),
         secret: created["client_secret"].as_str().map(str::to_string),
         redirect_uri: "http://127.0.0.1:9/callback".into(),
+        auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
     };
     let out = cli.ok(
         &[

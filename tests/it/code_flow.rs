@@ -17,6 +17,7 @@ use openidconnect::{
     TokenResponse,
 };
 use serde_json::Value;
+use sesame::model::TokenEndpointAuthMethod;
 
 /// The relying party as `openidconnect` builds it from discovery.
 pub type Rp = CoreClient<
@@ -231,22 +232,44 @@ async fn token_response_and_tokens_carry_every_required_member() {
 }
 
 #[tokio::test]
-async fn client_secret_post_authenticates_too() {
+async fn client_secret_post_client_authenticates_in_the_body_and_only_there() {
     let server = TestServer::start().await;
-    let client = server.confidential_client().await;
+    let client = server
+        .register(ClientSpec {
+            auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+            ..ClientSpec::confidential()
+        })
+        .await;
     server.user("post@example.com").await;
     let person = server.person();
     let (code, request) = server.code_for(&person, &client, "post@example.com").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", &client.redirect_uri),
+        ("code_verifier", &request.verifier),
+    ];
+    // The right secret by the method the client did not register: refused, code not spent.
     let resp = rp_http()
         .post(server.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &client.redirect_uri),
-            ("code_verifier", &request.verifier),
-            ("client_id", &client.client_id),
-            ("client_secret", client.secret.as_deref().unwrap()),
-        ])
+        .basic_auth(&client.client_id, client.secret.as_deref())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+
+    let secret = client.secret.clone().unwrap();
+    let mut with_body_credentials = form.to_vec();
+    with_body_credentials.push(("client_id", &client.client_id));
+    with_body_credentials.push(("client_secret", &secret));
+    let resp = rp_http()
+        .post(server.url("/token"))
+        .form(&with_body_credentials)
         .send()
         .await
         .unwrap();
@@ -255,6 +278,27 @@ async fn client_secret_post_authenticates_too() {
         200,
         "{}",
         resp.text().await.unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn client_secret_basic_client_may_not_send_its_secret_in_the_body() {
+    let server = TestServer::start().await;
+    let client = server.confidential_client().await;
+    let resp = rp_http()
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client.client_id),
+            ("client_secret", client.secret.as_deref().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
     );
 }
 

@@ -127,11 +127,7 @@ impl TestServer {
             post_logout_redirect_uris: vec![],
             grant_types: spec.grant_types.clone(),
             allowed_scopes: spec.allowed_scopes.clone(),
-            token_endpoint_auth_method: if spec.public {
-                TokenEndpointAuthMethod::None
-            } else {
-                TokenEndpointAuthMethod::ClientSecretBasic
-            },
+            token_endpoint_auth_method: spec.auth_method,
             public: spec.public,
             first_party: spec.first_party,
             created_at: self.now(),
@@ -145,6 +141,7 @@ impl TestServer {
             client_id,
             secret: secret.map(|s| s.expose().to_string()),
             redirect_uri: spec.redirect_uris[0].clone(),
+            auth_method: spec.auth_method,
         }
     }
 
@@ -246,7 +243,7 @@ impl TestServer {
         self.token_request(client, form).await
     }
 
-    /// POSTs `form` to `/token`, authenticating as `client`.
+    /// POSTs `form` to `/token`, authenticating as `client` by its registered method.
     pub async fn token_request(
         &self,
         client: &TestClient,
@@ -254,9 +251,16 @@ impl TestServer {
     ) -> reqwest::Response {
         let http = rp_http();
         let mut req = http.post(self.url("/token"));
-        match &client.secret {
-            Some(secret) => req = req.basic_auth(&client.client_id, Some(secret)),
-            None => form.push(("client_id", client.client_id.clone())),
+        let secret = client.secret.clone().unwrap_or_default();
+        match client.auth_method {
+            TokenEndpointAuthMethod::ClientSecretBasic => {
+                req = req.basic_auth(&client.client_id, Some(secret))
+            }
+            TokenEndpointAuthMethod::ClientSecretPost => {
+                form.push(("client_id", client.client_id.clone()));
+                form.push(("client_secret", secret));
+            }
+            TokenEndpointAuthMethod::None => form.push(("client_id", client.client_id.clone())),
         }
         req.form(&form).send().await.expect("POST /token")
     }
@@ -297,6 +301,7 @@ pub struct ClientSpec {
     pub first_party: bool,
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Vec<String>,
+    pub auth_method: TokenEndpointAuthMethod,
 }
 
 /// The scopes test clients may request unless a test says otherwise.
@@ -317,6 +322,7 @@ impl ClientSpec {
             first_party: true,
             grant_types: vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
             allowed_scopes: identity_scopes(),
+            auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         }
     }
 
@@ -329,6 +335,7 @@ impl ClientSpec {
             first_party: true,
             grant_types: vec![GrantType::AuthorizationCode],
             allowed_scopes: identity_scopes(),
+            auth_method: TokenEndpointAuthMethod::None,
         }
     }
 }
@@ -339,6 +346,7 @@ pub struct TestClient {
     pub client_id: String,
     pub secret: Option<String>,
     pub redirect_uri: String,
+    pub auth_method: TokenEndpointAuthMethod,
 }
 
 /// One `/authorize` URL and the values the relying party keeps for it.
