@@ -350,7 +350,9 @@ pub async fn proceed(
         None => None,
     };
     let prompt = |v: &str| request.prompt.iter().any(|p| p == v);
-    let (session, user) = match (session, user) {
+    // The session may answer this request unless it must be renewed: prompt=login, max_age
+    // passed, or a hint naming another user. A login made for this very request always may.
+    let signed_in = match (session, user) {
         (Some(s), Some(u)) => {
             let fresh = request.authenticated_session.as_deref() == Some(s.sid.as_str());
             // max_age=0 asks for a fresh login, like prompt=login (OIDC Core §3.1.2.1).
@@ -361,29 +363,19 @@ pub async fn proceed(
                 .id_token_hint_sub
                 .as_ref()
                 .is_some_and(|sub| *sub != u.id.0);
-            if fresh || !(prompt("login") || stale || other_user) {
-                (s, u)
-            } else {
-                return interact(
-                    state,
-                    &target,
-                    request,
-                    "login",
-                    OAuthErrorCode::LoginRequired,
-                )
-                .await;
-            }
+            (fresh || !(prompt("login") || stale || other_user)).then_some((s, u))
         }
-        _ => {
-            return interact(
-                state,
-                &target,
-                request,
-                "login",
-                OAuthErrorCode::LoginRequired,
-            )
-            .await;
-        }
+        _ => None,
+    };
+    let Some((session, user)) = signed_in else {
+        return interact(
+            state,
+            &target,
+            request,
+            "login",
+            OAuthErrorCode::LoginRequired,
+        )
+        .await;
     };
     let consented = match consent_covers(state, client, &user, &request.scope).await {
         Ok(c) => c,
