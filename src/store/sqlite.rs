@@ -81,6 +81,7 @@ impl SqliteStore {
                         .await
                         .map_err(|e| StoreError::Backend(Box::new(e)))?;
                 }
+                create_private(&path).await?;
                 let options = base
                     .filename(&path)
                     .create_if_missing(true)
@@ -97,6 +98,21 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(SqliteStore { pool })
+    }
+}
+
+/// Creates the database file readable by its owner only (it holds password hashes and the
+/// encrypted signing keys), unless it exists. SQLite gives the `-wal` and `-shm` files the
+/// database file's permissions.
+async fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    match options.open(path).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(Box::new(e))),
     }
 }
 

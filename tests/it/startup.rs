@@ -47,8 +47,12 @@ async fn first_start_creates_the_database_kek_file_and_a_signing_key_then_reuses
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&kek_file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "KEK file mode");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&kek_file), 0o600, "KEK file mode");
+        for file in ["sesame.db", "sesame.db-wal", "sesame.db-shm"] {
+            let path = dir.path().join("data").join(file);
+            assert_eq!(mode(&path), 0o600, "{file} is readable by its owner only");
+        }
     }
     drop(state);
     let again = boot(config(dir.path(), None)).await.expect("restart");
