@@ -8,7 +8,7 @@
 use crate::accounts::{Accounts, normalize_email};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::model::{Client, GrantType, TokenEndpointAuthMethod, User, UserId};
+use crate::model::{Client, GrantType, Scope, TokenEndpointAuthMethod, User, UserId};
 use crate::secret::{Secret, random_id, random_token};
 use crate::store::{self, Store};
 use clap::Parser;
@@ -423,20 +423,9 @@ pub fn parse_grant_types(raw: &[String]) -> Result<Vec<GrantType>, CliError> {
 }
 
 /// Parses the `--scope` list: RFC 6749 §3.3 scope tokens, de-duplicated.
-pub fn parse_scopes(raw: &[String]) -> Result<Vec<String>, CliError> {
-    let mut scopes: Vec<String> = Vec::new();
-    for scope in raw.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-        let valid = scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-        if !valid {
-            return Err(CliError::Usage(format!("'{scope}' is not a valid scope")));
-        }
-        if !scopes.iter().any(|s| s == scope) {
-            scopes.push(scope.to_string());
-        }
-    }
+pub fn parse_scopes(raw: &[String]) -> Result<Scope, CliError> {
+    let scopes = Scope::from_tokens(raw.iter().map(|s| s.trim()))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     if scopes.is_empty() {
         return Err(CliError::Usage(
             "--scope must name at least one scope".into(),
@@ -595,11 +584,7 @@ pub fn write_client(out: &mut impl Write, client: &Client, json: bool) -> std::i
         client.token_endpoint_auth_method.as_str()
     )?;
     writeln!(out, "grant_types:                {}", grants.join(","))?;
-    writeln!(
-        out,
-        "allowed_scopes:             {}",
-        client.allowed_scopes.join(" ")
-    )?;
+    writeln!(out, "allowed_scopes:             {}", client.allowed_scopes)?;
     writeln!(out, "redirect_uris:")?;
     for uri in &client.redirect_uris {
         writeln!(out, "  {uri}")?;
@@ -842,8 +827,10 @@ mod tests {
     #[test]
     fn scopes_are_validated_and_deduplicated() {
         assert_eq!(
-            parse_scopes(&strings(&["openid", "email", "openid"])).unwrap(),
-            strings(&["openid", "email"])
+            parse_scopes(&strings(&["openid", "email", "openid"]))
+                .unwrap()
+                .to_string(),
+            "openid email"
         );
         assert!(parse_scopes(&strings(&["open\"id"])).is_err());
         assert!(parse_scopes(&strings(&["a\\b"])).is_err());
@@ -868,10 +855,7 @@ mod tests {
             client.token_endpoint_auth_method,
             TokenEndpointAuthMethod::ClientSecretBasic
         );
-        assert_eq!(
-            client.allowed_scopes,
-            strings(&["openid", "profile", "email"])
-        );
+        assert_eq!(client.allowed_scopes.to_string(), "openid profile email");
         assert_eq!(
             client.redirect_uris,
             strings(&["https://app.example.com/cb"])

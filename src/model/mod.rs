@@ -32,6 +32,104 @@ pub struct User {
     pub created_at: UnixTime,
 }
 
+/// A scope token broke RFC 6749 §3.3's syntax.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a valid scope")]
+pub struct InvalidScope(pub String);
+
+/// A set of OAuth 2.0 scope tokens (RFC 6749 §3.3): each one valid, none twice, kept in the
+/// order first seen. It prints space-separated and is stored as a list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    /// Parses a space-separated scope string, as sent in a `scope` parameter.
+    pub fn parse(value: &str) -> Result<Scope, InvalidScope> {
+        Self::from_tokens(value.split(' '))
+    }
+
+    /// Builds a scope from single tokens; empty ones are skipped, repeats dropped.
+    pub fn from_tokens<S: AsRef<str>>(
+        tokens: impl IntoIterator<Item = S>,
+    ) -> Result<Scope, InvalidScope> {
+        let mut set: Vec<String> = Vec::new();
+        for token in tokens {
+            let token = token.as_ref();
+            if token.is_empty() {
+                continue;
+            }
+            // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+            let valid = token
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+            if !valid {
+                return Err(InvalidScope(token.escape_default().to_string()));
+            }
+            if !set.iter().any(|t| t == token) {
+                set.push(token.to_string());
+            }
+        }
+        Ok(Scope(set))
+    }
+
+    /// Whether `token` is in the set.
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.iter().any(|t| t == token)
+    }
+
+    /// Whether every token of `self` is in `other`.
+    pub fn is_subset_of(&self, other: &Scope) -> bool {
+        self.iter().all(|t| other.contains(t))
+    }
+
+    /// The tokens of `self` that `keep` accepts, in `self`'s order.
+    pub fn filter(&self, keep: impl Fn(&str) -> bool) -> Scope {
+        Scope(self.0.iter().filter(|t| keep(t)).cloned().collect())
+    }
+
+    /// `self` and then the tokens of `other` it lacks.
+    pub fn union(&self, other: &Scope) -> Scope {
+        let mut set = self.0.clone();
+        set.extend(
+            other
+                .iter()
+                .filter(|t| !self.contains(t))
+                .map(str::to_string),
+        );
+        Scope(set)
+    }
+
+    /// The tokens, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+impl TryFrom<Vec<String>> for Scope {
+    type Error = InvalidScope;
+    fn try_from(tokens: Vec<String>) -> Result<Self, Self::Error> {
+        Scope::from_tokens(tokens)
+    }
+}
+
+impl From<Scope> for Vec<String> {
+    fn from(scope: Scope) -> Self {
+        scope.0
+    }
+}
+
 /// An OAuth 2.0 grant type a client may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,7 +213,7 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
     /// Scopes the client may request.
-    pub allowed_scopes: Vec<String>,
+    pub allowed_scopes: Scope,
     /// The one way this client may authenticate at the token endpoint (RFC 7591 §2):
     /// `client_secret_basic` or `client_secret_post` for confidential clients, `none` for public.
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
@@ -163,8 +261,8 @@ pub struct AuthorizationRequest {
     pub id: String,
     pub client_id: String,
     pub redirect_uri: String,
-    /// Space-separated, de-duplicated, validated.
-    pub scope: String,
+    /// What the client asked for, less what it may not have.
+    pub scope: Scope,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -198,7 +296,7 @@ pub struct AuthorizationCode {
     pub client_id: String,
     pub user_id: UserId,
     pub redirect_uri: String,
-    pub scope: String,
+    pub scope: Scope,
     pub nonce: Option<String>,
     /// S256 challenge, if the request carried one.
     pub code_challenge: Option<String>,
@@ -229,7 +327,7 @@ pub enum CodeRedemption {
 pub struct Consent {
     pub user_id: UserId,
     pub client_id: String,
-    pub scopes: Vec<String>,
+    pub scopes: Scope,
     pub granted_at: UnixTime,
 }
 
@@ -304,4 +402,44 @@ pub struct Throttle {
     pub failures: i64,
     /// No attempt is checked before this time.
     pub locked_until: Option<UnixTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_parses_as_a_set_in_first_seen_order() {
+        let scope = Scope::parse("  email openid  email profile").unwrap();
+        assert_eq!(scope.to_string(), "email openid profile");
+        assert!(scope.contains("openid") && !scope.contains("open"));
+        assert!(Scope::parse("").unwrap().is_empty());
+        for bad in ["openid \"x\"", "a\\b", "tab\there", "caf\u{e9}"] {
+            assert!(Scope::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scope_set_operations() {
+        let granted = Scope::parse("openid email").unwrap();
+        let wider = Scope::parse("openid email profile").unwrap();
+        assert!(granted.is_subset_of(&wider));
+        assert!(!wider.is_subset_of(&granted));
+        assert_eq!(
+            granted
+                .union(&Scope::parse("profile openid").unwrap())
+                .to_string(),
+            "openid email profile"
+        );
+        assert_eq!(wider.filter(|s| s != "email").to_string(), "openid profile");
+    }
+
+    #[test]
+    fn scope_is_stored_as_a_list_and_validated_when_read_back() {
+        let scope = Scope::parse("openid email").unwrap();
+        let json = serde_json::to_string(&scope).unwrap();
+        assert_eq!(json, r#"["openid","email"]"#);
+        assert_eq!(serde_json::from_str::<Scope>(&json).unwrap(), scope);
+        assert!(serde_json::from_str::<Scope>(r#"["ok","bad\"one"]"#).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, GrantType, ResponseMode, Session, User,
+    AuthorizationCode, AuthorizationRequest, Client, GrantType, ResponseMode, Scope, Session, User,
 };
 use crate::oauth::params::{Params, is_form_content_type};
 use crate::oauth::pkce;
@@ -297,32 +297,19 @@ async fn validate(
 fn granted_scope(
     client: &Client,
     requested: Option<&str>,
-) -> Result<String, (OAuthErrorCode, String)> {
+) -> Result<Scope, (OAuthErrorCode, String)> {
     let requested =
         requested.ok_or((OAuthErrorCode::InvalidRequest, "scope is required".into()))?;
-    let mut granted: Vec<&str> = Vec::new();
-    for scope in requested.split(' ').filter(|s| !s.is_empty()) {
-        // RFC 6749 §3.3 scope-token syntax.
-        if !scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-        {
-            return Err((
-                OAuthErrorCode::InvalidScope,
-                "scope contains invalid characters".into(),
-            ));
-        }
-        if client.allowed_scopes.iter().any(|a| a == scope) && !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
+    let requested =
+        Scope::parse(requested).map_err(|e| (OAuthErrorCode::InvalidScope, e.to_string()))?;
+    let granted = requested.filter(|s| client.allowed_scopes.contains(s));
     if granted.is_empty() {
         return Err((
             OAuthErrorCode::InvalidScope,
             "none of the requested scopes is allowed for this client".into(),
         ));
     }
-    Ok(granted.join(" "))
+    Ok(granted)
 }
 
 /// The `sub` of an ID token this OP issued to `client` (OIDC Core §3.1.2.1). Expired hints are
@@ -420,13 +407,13 @@ async fn consent_covers(
     state: &AppState,
     client: &Client,
     user: &User,
-    scope: &str,
+    scope: &Scope,
 ) -> Result<bool, crate::store::StoreError> {
     if client.first_party {
         return Ok(true);
     }
     let consent = state.store.consent(&user.id, &client.client_id).await?;
-    Ok(consent.is_some_and(|c| scope.split(' ').all(|s| c.scopes.iter().any(|g| g == s))))
+    Ok(consent.is_some_and(|c| scope.is_subset_of(&c.scopes)))
 }
 
 /// Issues a single-use code for a request the user has approved and delivers it.
@@ -572,7 +559,7 @@ mod tests {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             grant_types: vec![GrantType::AuthorizationCode],
-            allowed_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            allowed_scopes: Scope::from_tokens(scopes).unwrap(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             public: true,
             first_party: false,
@@ -584,7 +571,9 @@ mod tests {
     fn scope_is_intersected_with_what_the_client_may_have() {
         let c = client(&["openid", "email"]);
         assert_eq!(
-            granted_scope(&c, Some("email openid profile openid")).unwrap(),
+            granted_scope(&c, Some("email openid profile openid"))
+                .unwrap()
+                .to_string(),
             "email openid"
         );
         assert_eq!(

@@ -1,7 +1,7 @@
 //! The UserInfo endpoint (OIDC Core §5.3), bearer tokens in the header only (RFC 6750 §2.1).
 
 use crate::error::{OAuthError, OAuthErrorCode, internal};
-use crate::model::UserId;
+use crate::model::{Scope, UserId};
 use crate::oauth::tokens;
 use crate::state::AppState;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
@@ -42,8 +42,9 @@ pub async fn handle(
     {
         return Err(invalid_token("the access token has been revoked"));
     }
-    let scopes: Vec<&str> = claims.scope.split(' ').collect();
-    if !scopes.contains(&"openid") {
+    let scopes = Scope::parse(&claims.scope)
+        .map_err(|_| invalid_token("the access token's scope is malformed"))?;
+    if !scopes.contains("openid") {
         return Err(OAuthError::new(
             OAuthErrorCode::InsufficientScope,
             "the access token lacks the openid scope",
@@ -59,11 +60,11 @@ pub async fn handle(
     // OIDC Core §5.4: claims by scope.
     let mut body = Map::new();
     body.insert("sub".into(), Value::String(user.id.0.clone()));
-    if scopes.contains(&"email") {
+    if scopes.contains("email") {
         body.insert("email".into(), Value::String(user.email.clone()));
         body.insert("email_verified".into(), Value::Bool(user.email_verified));
     }
-    if scopes.contains(&"profile")
+    if scopes.contains("profile")
         && let Some(name) = &user.name
     {
         body.insert("name".into(), Value::String(name.clone()));

@@ -10,7 +10,7 @@ use super::{Store, StoreError};
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, ResponseMode, Session, SigningKey, TokenEndpointAuthMethod, User,
+    IssuedToken, KeyState, ResponseMode, Scope, Session, SigningKey, TokenEndpointAuthMethod, User,
     UserId,
 };
 use crate::secret::{TokenHash, random_bytes, random_id, random_token};
@@ -99,6 +99,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
 
 // ---- fixtures -------------------------------------------------------------------------------
 
+fn scope(tokens: &str) -> Scope {
+    Scope::parse(tokens).expect("a valid scope")
+}
+
 fn new_user(created_at: UnixTime) -> User {
     User {
         id: UserId(random_id()),
@@ -131,7 +135,7 @@ fn new_client(public: bool, created_at: UnixTime) -> Client {
                 GrantType::ClientCredentials,
             ]
         },
-        allowed_scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        allowed_scopes: scope("openid profile email"),
         token_endpoint_auth_method: if public {
             TokenEndpointAuthMethod::None
         } else {
@@ -148,7 +152,7 @@ fn new_request(expires_at: UnixTime) -> AuthorizationRequest {
         id: random_token().expose().to_string(),
         client_id: random_id(),
         redirect_uri: "https://app.example.com/cb".into(),
-        scope: "openid email".into(),
+        scope: scope("openid email"),
         state: Some("st ate&=".into()),
         nonce: Some(random_id()),
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
@@ -170,7 +174,7 @@ fn new_code(expires_at: UnixTime) -> AuthorizationCode {
         client_id: random_id(),
         user_id: UserId(random_id()),
         redirect_uri: "https://app.example.com/cb".into(),
-        scope: "openid profile".into(),
+        scope: scope("openid profile"),
         nonce: Some(random_id()),
         code_challenge: None,
         auth_time: NOW - 30,
@@ -653,7 +657,7 @@ async fn consent_is_put_replaced_and_read(store: Arc<dyn Store>) {
     let consent = Consent {
         user_id: user.clone(),
         client_id: client_id.clone(),
-        scopes: vec!["openid".into(), "email".into()],
+        scopes: scope("openid email"),
         granted_at: NOW,
     };
     store.put_consent(&consent).await.unwrap();
@@ -663,7 +667,7 @@ async fn consent_is_put_replaced_and_read(store: Arc<dyn Store>) {
     );
 
     let wider = Consent {
-        scopes: vec!["openid".into(), "email".into(), "profile".into()],
+        scopes: scope("openid email profile"),
         granted_at: NOW + 60,
         ..consent
     };

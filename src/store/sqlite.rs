@@ -11,7 +11,8 @@ use super::{
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, Session, SigningKey, Throttle, TokenEndpointAuthMethod, User, UserId,
+    IssuedToken, KeyState, Scope, Session, SigningKey, Throttle, TokenEndpointAuthMethod, User,
+    UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -213,7 +214,7 @@ fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
         client_id: col(row, "client_id")?,
         user_id: UserId(col(row, "user_id")?),
         redirect_uri: col(row, "redirect_uri")?,
-        scope: col(row, "scope")?,
+        scope: Scope::parse(&col::<String>(row, "scope")?).map_err(corrupt)?,
         nonce: col(row, "nonce")?,
         code_challenge: col(row, "code_challenge")?,
         auth_time: col(row, "auth_time")?,
@@ -448,7 +449,7 @@ impl CodeStore for SqliteStore {
         .bind(code.client_id.as_str())
         .bind(code.user_id.0.as_str())
         .bind(code.redirect_uri.as_str())
-        .bind(code.scope.as_str())
+        .bind(code.scope.to_string())
         .bind(code.nonce.as_deref())
         .bind(code.code_challenge.as_deref())
         .bind(code.auth_time)

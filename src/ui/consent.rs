@@ -86,7 +86,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         client_name,
         scopes: request
             .scope
-            .split(' ')
+            .iter()
             .map(|s| ScopeView {
                 name: s.to_string(),
                 description: describe(s),
@@ -128,16 +128,12 @@ pub async fn submit(
     };
     match params.get("decision").ok().flatten() {
         Some("allow") => {
-            let mut scopes: Vec<String> =
-                match state.store.consent(&user.id, &request.client_id).await {
-                    Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
-                    Err(e) => return state.templates.incident_page(&e),
-                };
-            for s in request.scope.split(' ') {
-                if !scopes.iter().any(|g| g == s) {
-                    scopes.push(s.to_string());
-                }
+            // Remembered per user and client: what was approved before, and this request.
+            let scopes = match state.store.consent(&user.id, &request.client_id).await {
+                Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
+                Err(e) => return state.templates.incident_page(&e),
             }
+            .union(&request.scope);
             let consent = Consent {
                 user_id: user.id.clone(),
                 client_id: request.client_id.clone(),

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::cookie::Jar;
 use sesame::clock::FixedClock;
 use sesame::config::FileConfig;
-use sesame::model::{Client, GrantType, TokenEndpointAuthMethod, User};
+use sesame::model::{Client, GrantType, Scope, TokenEndpointAuthMethod, User};
 use sesame::secret::{Secret, random_token};
 use sesame::state::AppState;
 use std::collections::HashMap;
@@ -300,16 +300,13 @@ pub struct ClientSpec {
     pub public: bool,
     pub first_party: bool,
     pub grant_types: Vec<GrantType>,
-    pub allowed_scopes: Vec<String>,
+    pub allowed_scopes: Scope,
     pub auth_method: TokenEndpointAuthMethod,
 }
 
 /// The scopes test clients may request unless a test says otherwise.
-fn identity_scopes() -> Vec<String> {
-    ["openid", "email", "profile"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+fn identity_scopes() -> Scope {
+    Scope::parse("openid email profile").expect("valid scope")
 }
 
 impl ClientSpec {

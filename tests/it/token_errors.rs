@@ -5,6 +5,7 @@ use crate::harness::{
     rp_http, s256,
 };
 use serde_json::Value;
+use sesame::model::Scope;
 
 /// An RFC 6749 §5.2 JSON error with `Cache-Control: no-store`; returns the body.
 pub async fn assert_token_error(resp: reqwest::Response, status: u16, error: &str) -> Value {
@@ -375,10 +376,7 @@ async fn client_credentials_honours_requested_scope_and_sets_no_store() {
     let server = TestServer::start().await;
     let client = server
         .register(ClientSpec {
-            allowed_scopes: ["openid", "orders:read", "orders:write"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            allowed_scopes: Scope::parse("openid orders:read orders:write").unwrap(),
             ..ClientSpec::confidential()
         })
         .await;

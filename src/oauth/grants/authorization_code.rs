@@ -137,7 +137,7 @@ fn tokens_for(
             login: Some((record.auth_time, &record.sid)),
         },
     )?;
-    let id_token = if record.scope.split(' ').any(|s| s == "openid") {
+    let id_token = if record.scope.contains("openid") {
         let claims = IdTokenClaims {
             iss: state.config.issuer.clone(),
             sub: user_id.0.clone(),
@@ -159,7 +159,7 @@ fn tokens_for(
         access_token,
         token_type: "Bearer",
         expires_in: issued.expires_at - now,
-        scope: record.scope.clone(),
+        scope: record.scope.to_string(),
         id_token,
     })
 }

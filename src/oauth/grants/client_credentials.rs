@@ -2,7 +2,7 @@
 
 use super::{AccessTokenGrant, TokenResponse, mint_access_token};
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::model::{Client, GrantType};
+use crate::model::{Client, GrantType, Scope};
 use crate::oauth::params::Params;
 use crate::secret::random_id;
 use crate::state::AppState;
@@ -42,36 +42,26 @@ pub fn issue(
         access_token,
         token_type: "Bearer",
         expires_in: expires_at - now,
-        scope,
+        scope: scope.to_string(),
         id_token: None,
     })
 }
 
 /// Requested scopes must all be allowed and not about a person; none requested means every
 /// allowed non-identity scope (RFC 6749 §3.3 default).
-fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, OAuthError> {
-    let api_scopes = || {
-        client
-            .allowed_scopes
-            .iter()
-            .filter(|s| !IDENTITY_SCOPES.contains(&s.as_str()))
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<Scope, OAuthError> {
+    let invalid = |why: String| OAuthError::new(OAuthErrorCode::InvalidScope, why);
+    let api_scopes = client
+        .allowed_scopes
+        .filter(|s| !IDENTITY_SCOPES.contains(&s));
+    let Some(requested) = requested else {
+        return Ok(api_scopes);
     };
-    match requested {
-        None => Ok(api_scopes().cloned().collect::<Vec<_>>().join(" ")),
-        Some(requested) => {
-            let mut granted: Vec<&str> = Vec::new();
-            for s in requested.split(' ').filter(|s| !s.is_empty()) {
-                if !api_scopes().any(|a| a == s) {
-                    return Err(OAuthError::new(
-                        OAuthErrorCode::InvalidScope,
-                        format!("scope '{s}' is not allowed for this client"),
-                    ));
-                }
-                if !granted.contains(&s) {
-                    granted.push(s);
-                }
-            }
-            Ok(granted.join(" "))
-        }
+    let requested = Scope::parse(requested).map_err(|e| invalid(e.to_string()))?;
+    if let Some(refused) = requested.iter().find(|s| !api_scopes.contains(s)) {
+        return Err(invalid(format!(
+            "scope '{refused}' is not allowed for this client"
+        )));
     }
+    Ok(requested)
 }

@@ -5,6 +5,7 @@ pub mod client_credentials;
 
 use crate::clock::UnixTime;
 use crate::error::{OAuthError, internal};
+use crate::model::Scope;
 use crate::oauth::tokens::{self, AccessTokenClaims};
 use crate::state::AppState;
 use serde::Serialize;
@@ -15,6 +16,8 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+    /// Space-separated; left out when nothing was granted.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
@@ -24,7 +27,7 @@ pub struct TokenResponse {
 pub struct AccessTokenGrant<'a> {
     pub sub: &'a str,
     pub client_id: &'a str,
-    pub scope: &'a str,
+    pub scope: &'a Scope,
     pub jti: String,
     pub now: UnixTime,
     pub expires_at: UnixTime,
