@@ -350,6 +350,15 @@ pub async fn proceed(
                 .id_token_hint_sub
                 .as_ref()
                 .is_some_and(|sub| *sub != u.id.0);
+            if fresh && other_user {
+                // OIDC Core §3.1.2.1: the person signed in as someone other than the user the
+                // client named in id_token_hint.
+                let e = OAuthError::new(
+                    OAuthErrorCode::LoginRequired,
+                    "the user who signed in is not the one id_token_hint names",
+                );
+                return error_response(state, &target, &e);
+            }
             (fresh || !(prompt("login") || stale || other_user)).then_some((s, u))
         }
         _ => None,
@@ -416,7 +425,8 @@ async fn consent_covers(
     Ok(consent.is_some_and(|c| scope.is_subset_of(&c.scopes)))
 }
 
-/// Issues a single-use code for a request the user has approved and delivers it.
+/// Issues a single-use code for a request the user has approved and delivers it. A request
+/// that waited in the store must have been taken from it first (one request, one code).
 pub async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
@@ -442,9 +452,6 @@ pub async fn issue_code(
         issued: None,
     };
     if let Err(e) = state.store.insert_code(&record).await {
-        return state.templates.incident_page(&e);
-    }
-    if let Err(e) = state.store.delete_authorization_request(&request.id).await {
         return state.templates.incident_page(&e);
     }
     deliver(

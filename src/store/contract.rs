@@ -47,7 +47,9 @@ contract_tests![
     client_delete_reports_whether_it_existed,
     authorization_request_round_trips_and_replaces,
     expired_authorization_request_is_gone,
-    authorization_request_can_be_deleted,
+    authorization_request_is_taken_once,
+    expired_authorization_request_cannot_be_taken,
+    concurrent_takes_of_a_request_have_one_winner,
     code_redeems_once_and_records_issued_token,
     code_redeemed_twice_is_replayed_with_first_issued_token,
     redeemed_code_replayed_after_expiry_is_still_replayed,
@@ -430,22 +432,68 @@ async fn expired_authorization_request_is_gone(store: Arc<dyn Store>) {
     );
 }
 
-async fn authorization_request_can_be_deleted(store: Arc<dyn Store>) {
+async fn authorization_request_is_taken_once(store: Arc<dyn Store>) {
     let request = new_request(NOW + 600);
     store.put_authorization_request(&request).await.unwrap();
-    store
-        .delete_authorization_request(&request.id)
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .take_authorization_request(&request.id, NOW)
+            .await
+            .unwrap(),
+        Some(request.clone())
+    );
     assert_eq!(
         store.authorization_request(&request.id, NOW).await.unwrap(),
+        None,
+        "taken means gone"
+    );
+    assert_eq!(
+        store
+            .take_authorization_request(&request.id, NOW)
+            .await
+            .unwrap(),
+        None,
+        "a second take gets nothing"
+    );
+    assert_eq!(
+        store
+            .take_authorization_request(&random_id(), NOW)
+            .await
+            .unwrap(),
         None
     );
-    // Deleting what is not there is not an error.
-    store
-        .delete_authorization_request(&request.id)
-        .await
-        .unwrap();
+}
+
+async fn expired_authorization_request_cannot_be_taken(store: Arc<dyn Store>) {
+    let request = new_request(NOW);
+    store.put_authorization_request(&request).await.unwrap();
+    assert_eq!(
+        store
+            .take_authorization_request(&request.id, NOW)
+            .await
+            .unwrap(),
+        None,
+        "expires_at is not after now"
+    );
+}
+
+async fn concurrent_takes_of_a_request_have_one_winner(store: Arc<dyn Store>) {
+    let request = new_request(NOW + 600);
+    store.put_authorization_request(&request).await.unwrap();
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let store = store.clone();
+            let id = request.id.clone();
+            tokio::spawn(async move { store.take_authorization_request(&id, NOW).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for racer in racers {
+        if racer.await.expect("racer task").expect("take").is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "exactly one of {RACERS} concurrent takes wins");
 }
 
 // ---- authorization codes --------------------------------------------------------------------

@@ -79,7 +79,13 @@ pub trait AuthorizationRequestStore {
         id: &str,
         now: UnixTime,
     ) -> StoreResult<Option<AuthorizationRequest>>;
-    async fn delete_authorization_request(&self, id: &str) -> StoreResult<()>;
+    /// Atomically removes the request and returns it if it existed and `expires_at > now`: of
+    /// any number of concurrent callers, at most one gets it (one request, one code).
+    async fn take_authorization_request(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<AuthorizationRequest>>;
 }
 
 /// Authorization codes, consumed atomically.

@@ -427,13 +427,25 @@ impl AuthorizationRequestStore for SqliteStore {
         }
     }
 
-    async fn delete_authorization_request(&self, id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM authorization_requests WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
+    async fn take_authorization_request(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<AuthorizationRequest>> {
+        // One statement: the row goes to exactly one caller.
+        let row = sqlx::query(
+            "DELETE FROM authorization_requests WHERE id = ? RETURNING request, expires_at",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        match row {
+            Some(row) if col::<i64>(&row, "expires_at")? > now => {
+                Ok(Some(from_json(&col::<String>(&row, "request")?)?))
+            }
+            _ => Ok(None),
+        }
     }
 }
 

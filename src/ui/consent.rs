@@ -1,7 +1,7 @@
 //! The hosted consent page: shown for clients that are not first-party, remembered per user,
 //! client and scopes.
 
-use super::{csrf, csrf_failure, headers, pending_request, read_form, session};
+use super::{csrf, csrf_failure, headers, pending_request, read_form, session, take_pending};
 use crate::model::{AuthorizationRequest, Consent, Session, User};
 use crate::oauth::authorize;
 use crate::oauth::params::Params;
@@ -126,7 +126,18 @@ pub async fn submit(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match params.get("decision").ok().flatten() {
+    let decision = params.get("decision").ok().flatten();
+    if !matches!(decision, Some("allow" | "deny")) {
+        return state.templates.error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "Choose Allow or Deny.",
+        );
+    }
+    if let Err(page) = take_pending(&state, &request).await {
+        return page;
+    }
+    match decision {
         Some("allow") => {
             // Remembered per user and client: what was approved before, and this request.
             let scopes = match state.store.consent(&user.id, &request.client_id).await {
@@ -145,16 +156,6 @@ pub async fn submit(
             }
             authorize::issue_code(&state, &request, &session, &user).await
         }
-        Some("deny") => {
-            if let Err(e) = state.store.delete_authorization_request(&request.id).await {
-                return state.templates.incident_page(&e);
-            }
-            authorize::deny(&state, &request)
-        }
-        _ => state.templates.error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid form",
-            "Choose Allow or Deny.",
-        ),
+        _ => authorize::deny(&state, &request),
     }
 }

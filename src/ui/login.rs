@@ -1,6 +1,6 @@
 //! The hosted login page.
 
-use super::{csrf, csrf_failure, headers, pending_request, read_form, session};
+use super::{csrf, csrf_failure, headers, pending_request, read_form, session, take_pending};
 use crate::accounts::LoginError;
 use crate::model::AuthorizationRequest;
 use crate::oauth::authorize;
@@ -64,11 +64,7 @@ pub async fn submit(
         .await
     {
         Ok(user) => {
-            let (session, cookie) =
-                match session::start(&state, &req, &user, vec!["pwd".to_string()]).await {
-                    Ok(started) => started,
-                    Err(e) => return state.templates.incident_page(&e),
-                };
+            // Everything that can refuse comes before the session changes hands.
             let client = match state.store.client(&request.client_id).await {
                 Ok(Some(c)) => c,
                 Ok(None) => {
@@ -80,6 +76,14 @@ pub async fn submit(
                 }
                 Err(e) => return state.templates.incident_page(&e),
             };
+            if let Err(page) = take_pending(&state, &request).await {
+                return page;
+            }
+            let (session, cookie) =
+                match session::start(&state, &req, &user, vec!["pwd".to_string()]).await {
+                    Ok(started) => started,
+                    Err(e) => return state.templates.incident_page(&e),
+                };
             tracing::info!(user_id = %user.id, client_id = %client.client_id, "login succeeded");
             request.authenticated_session = Some(session.sid.clone());
             let mut response = authorize::proceed(&state, &client, request, Some(session)).await;

@@ -52,22 +52,45 @@ fn read_form(
     }
 }
 
+/// The page for a `request` that is unknown, expired or already answered.
+fn expired_page(state: &AppState) -> HttpResponse {
+    state.templates.error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "Go back to the application and start signing in again.",
+    )
+}
+
 /// The pending authorization request a page or form names with `request`.
 async fn pending_request(
     state: &AppState,
     params: &Params,
 ) -> Result<AuthorizationRequest, HttpResponse> {
-    let expired = || {
-        state.templates.error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired",
-            "Go back to the application and start signing in again.",
-        )
-    };
-    let id = params.get("request").ok().flatten().ok_or_else(expired)?;
+    let id = params
+        .get("request")
+        .ok()
+        .flatten()
+        .ok_or_else(|| expired_page(state))?;
     match state.store.authorization_request(id, state.now()).await {
         Ok(Some(request)) => Ok(request),
-        Ok(None) => Err(expired()),
+        Ok(None) => Err(expired_page(state)),
+        Err(e) => Err(state.templates.incident_page(&e)),
+    }
+}
+
+/// Takes the pending request out of the store before it is answered, so that a form sent
+/// twice (a double click, two tabs) answers it once.
+async fn take_pending(
+    state: &AppState,
+    request: &AuthorizationRequest,
+) -> Result<(), HttpResponse> {
+    match state
+        .store
+        .take_authorization_request(&request.id, state.now())
+        .await
+    {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(expired_page(state)),
         Err(e) => Err(state.templates.incident_page(&e)),
     }
 }

@@ -464,6 +464,59 @@ async fn consent_denied_redirects_access_denied() {
 }
 
 #[tokio::test]
+async fn consent_needs_its_csrf_token_and_answers_its_request_once() {
+    let server = TestServer::start().await;
+    let client = server
+        .register(ClientSpec {
+            first_party: false,
+            ..ClientSpec::confidential()
+        })
+        .await;
+    let user = server.user("consent-csrf@example.com").await;
+    let person = server.person();
+    let request = server.auth_request(&client, &[]);
+    let login = person.location(&person.get(&request.url).await);
+    let consent = person.location(
+        &person
+            .submit_login(&login, "consent-csrf@example.com", PASSWORD)
+            .await,
+    );
+    let html = person.get(&consent).await.text().await.unwrap();
+    let pending = hidden_input(&html, "request").unwrap();
+    let csrf = hidden_input(&html, "csrf_token").unwrap();
+
+    // A cross-site POST (the session cookie rides along, no token): 403, nothing recorded.
+    for token in [None, Some("forged-token-value-that-is-long-enough-xx")] {
+        let mut form = vec![("request", pending.as_str()), ("decision", "allow")];
+        if let Some(t) = token {
+            form.push(("csrf_token", t));
+        }
+        let resp = person.post_form("/consent", &form).await;
+        assert_eq!(resp.status(), 403, "{token:?}");
+        assert!(header(&resp, "location").is_empty());
+    }
+    let stored = server
+        .state
+        .store
+        .consent(&user.id, &client.client_id)
+        .await
+        .unwrap();
+    assert!(stored.is_none(), "no consent without the CSRF token");
+
+    // The real form, twice: one code, then the request is spent.
+    let form = [
+        ("request", pending.as_str()),
+        ("csrf_token", csrf.as_str()),
+        ("decision", "allow"),
+    ];
+    let first = person.post_form("/consent", &form).await;
+    assert!(query_map(&person.location(&first)).contains_key("code"));
+    let second = person.post_form("/consent", &form).await;
+    assert_eq!(second.status(), 400);
+    assert!(header(&second, "location").is_empty());
+}
+
+#[tokio::test]
 async fn form_post_response_mode_posts_code_state_and_iss() {
     let server = TestServer::start().await;
     let client = server.confidential_client().await;

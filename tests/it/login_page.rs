@@ -556,3 +556,108 @@ async fn login_form_with_wrong_content_type_is_a_friendly_4xx() {
     let status = resp.status().as_u16();
     assert!((400..500).contains(&status), "{status}");
 }
+
+#[tokio::test]
+async fn a_login_form_sent_twice_answers_its_request_once() {
+    let server = TestServer::start().await;
+    let client = server.confidential_client().await;
+    server.user("twice@example.com").await;
+    let person = server.person();
+    let (_, html) = login_page(&server, &client, &person).await;
+    let form = [
+        ("request", hidden_input(&html, "request").unwrap()),
+        ("csrf_token", hidden_input(&html, "csrf_token").unwrap()),
+        ("email", "twice@example.com".to_string()),
+        ("password", PASSWORD.to_string()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = person.post_form("/login", &form).await;
+    let loc = person.location(&first);
+    assert!(query_map(&loc).contains_key("code"), "{loc}");
+    // The double click: the same request is already answered.
+    let second = person.post_form("/login", &form).await;
+    assert_eq!(second.status(), 400);
+    assert!(header(&second, "location").is_empty());
+    assert!(second.text().await.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn signing_in_as_someone_other_than_the_id_token_hint_is_login_required() {
+    let server = TestServer::start().await;
+    let client = server.confidential_client().await;
+    server.user("hinted@example.com").await;
+    server.user("intruder@example.com").await;
+    let hint = server
+        .tokens_for(&server.person(), &client, "hinted@example.com")
+        .await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let person = server.person();
+    let request = server.auth_request(&client, &[("id_token_hint", &hint)]);
+    let login = person.location(&person.get(&request.url).await);
+    let resp = person
+        .submit_login(&login, "intruder@example.com", PASSWORD)
+        .await;
+    let loc = person.location(&resp);
+    assert!(loc.starts_with(&client.redirect_uri), "{loc}");
+    let q = query_map(&loc);
+    assert_eq!(q.get("error").map(String::as_str), Some("login_required"));
+    assert!(!q.contains_key("code"));
+}
+
+#[tokio::test]
+async fn login_for_a_client_deleted_meanwhile_keeps_the_existing_session() {
+    let server = TestServer::start().await;
+    let staying = server.confidential_client().await;
+    let leaving = server.confidential_client().await;
+    server.user("keep@example.com").await;
+    let person = server.person();
+    server.code_for(&person, &staying, "keep@example.com").await;
+    // prompt=login shows the form although a session exists.
+    let request = server.auth_request(&leaving, &[("prompt", "login")]);
+    let login = person.location(&person.get(&request.url).await);
+    assert!(
+        server
+            .state
+            .store
+            .delete_client(&leaving.client_id)
+            .await
+            .unwrap()
+    );
+    let resp = person
+        .submit_login(&login, "keep@example.com", PASSWORD)
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(set_cookies(&resp).is_empty(), "no new session cookie");
+    // The session from before still answers silently.
+    let request = server.auth_request(&staying, &[("prompt", "none")]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(query_map(&loc).contains_key("code"), "{loc}");
+}
+
+#[tokio::test]
+async fn an_expired_session_no_longer_signs_in_silently() {
+    let server = TestServer::start_with(|c| c.session.ttl = 600).await;
+    let client = server.confidential_client().await;
+    server.user("expiry@example.com").await;
+    let person = server.person();
+    server
+        .code_for(&person, &client, "expiry@example.com")
+        .await;
+    server.clock.advance(599);
+    let request = server.auth_request(&client, &[("prompt", "none")]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(
+        query_map(&loc).contains_key("code"),
+        "within its life: {loc}"
+    );
+    server.clock.advance(1);
+    let request = server.auth_request(&client, &[("prompt", "none")]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert_eq!(
+        query_map(&loc).get("error").map(String::as_str),
+        Some("login_required"),
+        "{loc}"
+    );
+}
