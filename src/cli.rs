@@ -211,6 +211,9 @@ const THROTTLE_IDLE_SECONDS: i64 = 86_400;
 
 async fn serve(config: Config) -> Result<(), CliError> {
     crate::telemetry::init_tracing(config.log_json, &config.log_level);
+    for name in &config.ignored_env {
+        tracing::warn!(variable = %name, "environment variable names no configuration key; ignored");
+    }
     let state = crate::bootstrap(config, Arc::new(SystemClock))
         .await
         .map_err(runtime)?;
@@ -258,7 +261,14 @@ pub fn write_config_check(out: &mut impl Write, config: &Config) -> std::io::Res
     } else {
         format!("file {}", config.kek_file.display())
     };
-    writeln!(out, "kek:      {kek}")
+    writeln!(out, "kek:      {kek}")?;
+    for name in &config.ignored_env {
+        writeln!(
+            out,
+            "warning: {name} names no configuration key and is ignored"
+        )?;
+    }
+    Ok(())
 }
 
 /// Hides the password of a `scheme://user:password@host` URL.
@@ -1035,10 +1045,7 @@ mod tests {
     fn config_check_prints_settings_with_the_database_password_redacted() {
         let config = Config::load_with_env(
             None,
-            [(
-                "SESAME_DATABASE_URL".to_string(),
-                "mongodb://admin:hunter2@db.example.com/sesame".to_string(),
-            )],
+            [("SESAME_LISTNE".to_string(), "0.0.0.0:80".to_string())],
         )
         .unwrap();
         let mut out = Vec::new();
@@ -1048,10 +1055,13 @@ mod tests {
         assert!(text.contains("issuer:   http://127.0.0.1:8080"), "{text}");
         assert!(text.contains("listen:   127.0.0.1:8080"), "{text}");
         assert!(
-            text.contains("mongodb://admin:REDACTED@db.example.com/sesame"),
+            text.contains("warning: SESAME_LISTNE names no configuration key"),
             "{text}"
         );
-        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(
+            redact_url_password("mongodb://admin:hunter2@db.example.com/sesame"),
+            "mongodb://admin:REDACTED@db.example.com/sesame"
+        );
         assert_eq!(
             redact_url_password("sqlite://data/sesame.db"),
             "sqlite://data/sesame.db"

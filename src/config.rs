@@ -5,7 +5,7 @@
 //! `config/default.toml` mirrors [`FileConfig::default`] with a doc line per key.
 
 use crate::secret::Secret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -19,6 +19,12 @@ pub enum ConfigError {
     Source(String),
 }
 
+/// `http.trusted_proxies` in the environment, a comma-separated list.
+const TRUSTED_PROXIES_ENV: &str = "SESAME_HTTP__TRUSTED_PROXIES";
+
+const DAY: i64 = 86_400;
+const YEAR: i64 = 365 * DAY;
+
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -27,7 +33,7 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 /// The configuration as written in the file and the environment.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
     /// Public base URL; the `iss` of every token and the prefix of every URL Sesame emits.
@@ -37,7 +43,7 @@ pub struct FileConfig {
     /// `sqlite://path` (embedded default) or `mongodb://…`.
     pub database_url: String,
     /// Base64 of the 32-byte key-encryption key that protects signing keys at rest.
-    pub kek: Option<String>,
+    pub kek: Option<Secret>,
     /// Where the embedded default keeps a generated KEK when `kek` is unset.
     pub kek_file: String,
     pub tokens: TokensFile,
@@ -49,7 +55,7 @@ pub struct FileConfig {
 }
 
 /// `[tokens]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokensFile {
     pub access_token_ttl: i64,
@@ -59,14 +65,14 @@ pub struct TokensFile {
 }
 
 /// `[session]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionFile {
     pub ttl: i64,
 }
 
 /// `[login]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginFile {
     pub free_attempts: i64,
@@ -75,7 +81,7 @@ pub struct LoginFile {
 }
 
 /// `[password]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PasswordFile {
     pub min_length: usize,
@@ -84,15 +90,16 @@ pub struct PasswordFile {
 }
 
 /// `[http]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpFile {
     pub max_body_bytes: usize,
     pub workers: usize,
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[log]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogFile {
     pub format: String,
@@ -159,6 +166,7 @@ impl Default for HttpFile {
         Self {
             max_body_bytes: 16 * 1024,
             workers: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -197,8 +205,12 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// 0 = one per core.
     pub workers: usize,
+    /// Peers whose `X-Forwarded-For` is believed (the reverse proxies in front of Sesame).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_json: bool,
     pub log_level: String,
+    /// `SESAME_*` variables that name no key; ignored, and logged as a warning at start-up.
+    pub ignored_env: Vec<String>,
 }
 
 impl Config {
@@ -212,14 +224,31 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let env: std::collections::HashMap<String, String> = env
-            .into_iter()
-            // `SESAME_CONFIG` names the file (the CLI's `--config`) and test-harness variables
-            // share the prefix; neither is a configuration key.
-            .filter(|(k, _)| {
-                k.starts_with("SESAME_") && k != "SESAME_CONFIG" && !k.starts_with("SESAME_TEST_")
-            })
-            .collect();
+        // Only variables that name a key are configuration. Others that share the prefix —
+        // `SESAME_CONFIG` (the file itself), test-harness variables, the service-link variables
+        // Kubernetes injects for a Service named `sesame`, typos — are set aside and reported.
+        let known = FileConfig::env_names();
+        let mut ignored_env = Vec::new();
+        let mut vars = std::collections::HashMap::new();
+        for (name, value) in env {
+            if known.contains(&name) {
+                vars.insert(name, value);
+            } else if name.starts_with("SESAME_")
+                && name != "SESAME_CONFIG"
+                && !name.starts_with("SESAME_TEST_")
+            {
+                ignored_env.push(name);
+            }
+        }
+        ignored_env.sort();
+        // The one list-valued key: comma-separated in the environment.
+        let trusted_proxies = vars.remove(TRUSTED_PROXIES_ENV).map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             if !path.exists() {
@@ -235,17 +264,41 @@ impl Config {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(false)
-                .source(Some(env)),
+                .source(Some(vars)),
         );
-        let file_config: FileConfig = builder
+        let mut file_config: FileConfig = builder
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Source(e.to_string()))?;
-        file_config.resolve()
+        if let Some(list) = trusted_proxies {
+            file_config.http.trusted_proxies = list;
+        }
+        let mut config = file_config.resolve()?;
+        config.ignored_env = ignored_env;
+        Ok(config)
     }
 }
 
 impl FileConfig {
+    /// The environment variable of every key: `SESAME_KEY` at the top level,
+    /// `SESAME_SECTION__KEY` below it.
+    pub fn env_names() -> Vec<String> {
+        let mut names = Vec::new();
+        if let Ok(serde_json::Value::Object(top)) = serde_json::to_value(FileConfig::default()) {
+            for (key, value) in top {
+                match value {
+                    serde_json::Value::Object(section) => names.extend(
+                        section
+                            .keys()
+                            .map(|k| format!("SESAME_{}__{}", key, k).to_uppercase()),
+                    ),
+                    _ => names.push(format!("SESAME_{key}").to_uppercase()),
+                }
+            }
+        }
+        names
+    }
+
     /// Validates every key and derives the settings that follow from them.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
@@ -256,29 +309,25 @@ impl FileConfig {
                 format!("'{}' is not host:port ({e})", self.listen),
             )
         })?;
-        if !(self.database_url.starts_with("sqlite:")
-            || self.database_url.starts_with("mongodb://")
-            || self.database_url.starts_with("mongodb+srv://"))
-        {
-            return Err(invalid(
-                "database_url",
-                "must start with sqlite:// or mongodb://",
-            ));
-        }
-        let kek = match self.kek.as_deref().map(str::trim) {
+        crate::store::check_url(&self.database_url)
+            .map_err(|e| invalid("database_url", e.to_string()))?;
+        let kek = match self.kek.as_ref().map(|k| k.expose().trim()) {
             None | Some("") => None,
             Some(k) => {
                 crate::keys::Kek::from_base64(k).map_err(|e| invalid("kek", e.to_string()))?;
                 Some(Secret::new(k))
             }
         };
+        // Lifetimes are bounded so that `now + ttl` can never overflow, and so that a typo
+        // cannot mint tokens for years: a day for tokens and waits, a year for sessions.
         let positive = |key: &'static str, v: i64| {
-            if v > 0 {
+            let max = if key == "session.ttl" { YEAR } else { DAY };
+            if (1..=max).contains(&v) {
                 Ok(v)
             } else {
                 Err(invalid(
                     key,
-                    format!("must be a positive number of seconds, got {v}"),
+                    format!("must be between 1 and {max} seconds, got {v}"),
                 ))
             }
         };
@@ -316,6 +365,15 @@ impl FileConfig {
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024"));
         }
+        // A directive tracing cannot read would silently drop every log line.
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", format!("'{}': {e}", self.log.level)))?;
+        let trusted_proxies = self
+            .http
+            .trusted_proxies
+            .iter()
+            .map(|p| parse_proxy(p))
+            .collect::<Result<Vec<_>, _>>()?;
         let log_json = match self.log.format.as_str() {
             "json" => true,
             "pretty" => false,
@@ -352,10 +410,25 @@ impl FileConfig {
             max_concurrent_hashes: self.password.max_concurrent_hashes,
             max_body_bytes: self.http.max_body_bytes,
             workers: self.http.workers,
+            trusted_proxies,
             log_json,
             log_level: self.log.level,
+            ignored_env: Vec::new(),
         })
     }
+}
+
+/// A trusted proxy: an address (`10.0.0.7`) or a network (`10.0.0.0/8`, `fd00::/8`).
+fn parse_proxy(raw: &str) -> Result<ipnet::IpNet, ConfigError> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            invalid(
+                "http.trusted_proxies",
+                format!("'{raw}' is not an IP address or CIDR network"),
+            )
+        })
 }
 
 /// OIDC Discovery §3: https (http allowed for development), no query or fragment.
@@ -432,7 +505,87 @@ mod tests {
         let err =
             Config::load_with_env(None, env(&[("SESAME_TOKENS__CODE_TTL", "abc")])).unwrap_err();
         assert!(err.to_string().contains("code_ttl"), "{err}");
-        let err = Config::load_with_env(None, env(&[("SESAME_BOGUS", "1")])).unwrap_err();
-        assert!(err.to_string().contains("bogus"), "{err}");
+        for (name, value, key) in [
+            ("SESAME_LOG__LEVEL", "sesame=[[[", "`log.level`"),
+            (
+                "SESAME_DATABASE_URL",
+                "postgres://db/sesame",
+                "`database_url`",
+            ),
+            (
+                "SESAME_DATABASE_URL",
+                "sqlite://x.db?mode=ro",
+                "`database_url`",
+            ),
+            (
+                "SESAME_DATABASE_URL",
+                "mongodb://db/sesame",
+                "`database_url`",
+            ),
+            (
+                "SESAME_SESSION__TTL",
+                "9223372036854775807",
+                "`session.ttl`",
+            ),
+            (
+                "SESAME_TOKENS__ACCESS_TOKEN_TTL",
+                "86401",
+                "`tokens.access_token_ttl`",
+            ),
+            (
+                "SESAME_HTTP__TRUSTED_PROXIES",
+                "10.0.0.0/8,nonsense",
+                "`http.trusted_proxies`",
+            ),
+        ] {
+            let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn variables_that_name_no_key_are_set_aside_not_fatal() {
+        // Kubernetes injects SESAME_PORT & co. for a Service named `sesame`.
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_PORT", "tcp://10.0.0.1:8080"),
+                ("SESAME_SERVICE_HOST", "10.0.0.1"),
+                ("SESAME_ISUER", "https://typo.example"),
+                ("SESAME_CONFIG", "/etc/sesame.toml"),
+                ("SESAME_TEST_MONGODB_URI", "mongodb://x"),
+                ("OTHER", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.ignored_env,
+            ["SESAME_ISUER", "SESAME_PORT", "SESAME_SERVICE_HOST"]
+        );
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn every_key_has_its_environment_variable() {
+        let names = FileConfig::env_names();
+        for name in [
+            "SESAME_ISSUER",
+            "SESAME_LISTEN",
+            "SESAME_DATABASE_URL",
+            "SESAME_KEK",
+            "SESAME_KEK_FILE",
+            "SESAME_TOKENS__CODE_TTL",
+            "SESAME_HTTP__TRUSTED_PROXIES",
+            "SESAME_LOG__LEVEL",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+        let c = Config::load_with_env(
+            None,
+            env(&[("SESAME_HTTP__TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
     }
 }

@@ -184,15 +184,35 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
 }
 
-/// Opens the backend the URL names: `sqlite://path` (created if missing) or `sqlite::memory:`.
-pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+/// The backends this build has.
+enum Backend {
+    Sqlite,
+}
+
+/// Which backend `url` names, checked without opening anything.
+fn backend_of(url: &str) -> StoreResult<Backend> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+        sqlite::check_url(url)?;
+        Ok(Backend::Sqlite)
     } else if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
         Err(StoreError::UnsupportedUrl(
-            "the MongoDB backend is not part of this build yet; use sqlite://".into(),
+            "the MongoDB backend is not part of this build yet; use sqlite://PATH".into(),
         ))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+        Err(StoreError::UnsupportedUrl(format!(
+            "'{url}' names no store; use sqlite://PATH"
+        )))
+    }
+}
+
+/// Checks that `url` names a store this build can open (for configuration checks).
+pub fn check_url(url: &str) -> StoreResult<()> {
+    backend_of(url).map(|_| ())
+}
+
+/// Opens the backend the URL names: `sqlite://path` (created if missing) or `sqlite::memory:`.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    match backend_of(url)? {
+        Backend::Sqlite => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
     }
 }

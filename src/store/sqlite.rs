@@ -46,8 +46,17 @@ enum Location {
 
 /// Parses `sqlite::memory:`, `sqlite://relative/path.db`, `sqlite:///abs/path.db` or
 /// `sqlite:path.db`.
+/// Checks a `sqlite:` URL's shape without touching the file system.
+pub(crate) fn check_url(url: &str) -> StoreResult<()> {
+    parse_url(url).map(|_| ())
+}
+
 fn parse_url(url: &str) -> StoreResult<Location> {
-    let unsupported = || StoreError::UnsupportedUrl(url.to_string());
+    let unsupported = || {
+        StoreError::UnsupportedUrl(format!(
+            "'{url}' is not sqlite://PATH or sqlite::memory: (no query string)"
+        ))
+    };
     let rest = url.strip_prefix("sqlite:").ok_or_else(unsupported)?;
     if rest == ":memory:" || rest == "//:memory:" {
         return Ok(Location::Memory);

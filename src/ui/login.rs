@@ -57,7 +57,7 @@ pub async fn submit(
         .unwrap_or_default()
         .to_string();
     let password = Secret::new(params.get("password").ok().flatten().unwrap_or_default());
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = super::client_ip(&req, &state.config);
     match state
         .accounts
         .authenticate(&email, &password, ip, state.now())

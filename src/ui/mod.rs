@@ -52,6 +52,39 @@ fn read_form(
     }
 }
 
+/// The address of the person at the browser, for per-IP limits. Behind trusted reverse proxies
+/// (`http.trusted_proxies`) it is the right-most `X-Forwarded-For` hop that is not one of them;
+/// otherwise the peer. A client cannot choose its address by sending the header itself: hops
+/// it adds stand left of the ones the proxies append.
+pub fn client_ip(req: &HttpRequest, config: &crate::config::Config) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = |ip: &std::net::IpAddr| config.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&peer) {
+        return Some(peer);
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for value in req.headers().get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return Some(peer);
+        };
+        for hop in value.split(',') {
+            match hop.trim().parse() {
+                Ok(ip) => hops.push(ip),
+                // A hop we cannot read: trust nothing left of it.
+                Err(_) => hops.clear(),
+            }
+        }
+    }
+    Some(
+        hops.iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer),
+    )
+}
+
 /// The page for a `request` that is unknown, expired or already answered.
 fn expired_page(state: &AppState) -> HttpResponse {
     state.templates.error_page(
@@ -102,4 +135,56 @@ fn csrf_failure(state: &AppState) -> HttpResponse {
         "This form has expired",
         "For your security the form could not be accepted. Go back to the application and try again.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn config(proxies: &[&str]) -> crate::config::Config {
+        let mut file = crate::config::FileConfig::default();
+        file.http.trusted_proxies = proxies.iter().map(|p| p.to_string()).collect();
+        file.resolve().unwrap()
+    }
+
+    fn ip(s: &str) -> Option<std::net::IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    fn request(peer: &str, forwarded: &[&str]) -> HttpRequest {
+        let mut req = TestRequest::default().peer_addr(format!("{peer}:40000").parse().unwrap());
+        for value in forwarded {
+            req = req.append_header(("X-Forwarded-For", *value));
+        }
+        req.to_http_request()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_the_client_whatever_it_claims() {
+        let cfg = config(&[]);
+        assert_eq!(
+            client_ip(&request("198.51.100.9", &["203.0.113.1"]), &cfg),
+            ip("198.51.100.9")
+        );
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_right_most_untrusted_hop_is_the_client() {
+        let cfg = config(&["10.0.0.0/8", "127.0.0.1"]);
+        // The client forged a hop; the proxy appended the real address.
+        let req = request("10.0.0.2", &["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(client_ip(&req, &cfg), ip("203.0.113.7"));
+        // Two proxies, and the header split over two lines.
+        let req = request("127.0.0.1", &["203.0.113.7", "10.1.2.3"]);
+        assert_eq!(client_ip(&req, &cfg), ip("203.0.113.7"));
+        // No header: the proxy itself.
+        assert_eq!(client_ip(&request("10.0.0.2", &[]), &cfg), ip("10.0.0.2"));
+        // An untrusted peer's header is not believed.
+        let req = request("198.51.100.9", &["203.0.113.7"]);
+        assert_eq!(client_ip(&req, &cfg), ip("198.51.100.9"));
+        // Garbage hides everything left of it.
+        let req = request("10.0.0.2", &["6.6.6.6, garbage, 203.0.113.7"]);
+        assert_eq!(client_ip(&req, &cfg), ip("203.0.113.7"));
+    }
 }

@@ -55,3 +55,33 @@ fn sesame_config_variable_names_the_file_not_a_key() {
     Config::load_with_env(None, [("SESAME_CONFIG".to_string(), path)])
         .expect("SESAME_CONFIG is not an unknown key");
 }
+
+#[test]
+fn default_toml_lists_exactly_the_keys_the_server_reads() {
+    let text = std::fs::read_to_string(repo_file("config/default.toml")).unwrap();
+    let mut section = String::new();
+    let mut documented = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+            continue;
+        }
+        // A key line, or the optional key shown commented out (`# kek = "…"`).
+        let candidate = line.strip_prefix("# ").unwrap_or(line);
+        let Some((key, _)) = candidate.split_once(" = ") else {
+            continue;
+        };
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            continue;
+        }
+        documented.push(if section.is_empty() {
+            format!("SESAME_{key}").to_uppercase()
+        } else {
+            format!("SESAME_{section}__{key}").to_uppercase()
+        });
+    }
+    let mut read = FileConfig::env_names();
+    documented.sort();
+    read.sort();
+    assert_eq!(documented, read);
+}

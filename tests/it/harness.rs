@@ -80,7 +80,7 @@ impl TestServer {
             issuer: issuer.clone(),
             listen: format!("127.0.0.1:{port}"),
             database_url,
-            kek: Some(kek),
+            kek: Some(Secret::new(kek)),
             kek_file: dir.path().join("kek").display().to_string(),
             ..FileConfig::default()
         };

@@ -519,6 +519,50 @@ async fn per_ip_limit_answers_429() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_per_ip_limit_counts_forwarded_clients() {
+    let server = TestServer::start_with(|c| {
+        c.login.per_ip_per_minute = 2;
+        c.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let client = server.confidential_client().await;
+    let person = server.person();
+    let attempt = |forwarded_for: &'static str| {
+        let (server, client, person) = (&server, &client, &person);
+        async move {
+            let (_, html) = login_page(server, client, person).await;
+            person
+                .http
+                .post(server.url("/login"))
+                // What a client sent, then what the proxy appended.
+                .header("X-Forwarded-For", format!("6.6.6.6, {forwarded_for}"))
+                .form(&[
+                    ("request", hidden_input(&html, "request").unwrap()),
+                    ("csrf_token", hidden_input(&html, "csrf_token").unwrap()),
+                    ("email", "nobody@example.com".into()),
+                    ("password", "wrong password, wrong password".into()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let a: Vec<u16> = vec![
+        attempt("203.0.113.1").await,
+        attempt("203.0.113.1").await,
+        attempt("203.0.113.1").await,
+    ];
+    assert_eq!(a, [401, 401, 429], "one client's budget");
+    assert_eq!(
+        attempt("203.0.113.2").await,
+        401,
+        "another client's own budget"
+    );
+}
+
+#[tokio::test]
 async fn disabled_user_cannot_log_in_and_gets_the_generic_error() {
     let server = TestServer::start().await;
     let client = server.confidential_client().await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 fn config(dir: &std::path::Path, kek: Option<String>) -> sesame::config::Config {
     FileConfig {
         database_url: format!("sqlite://{}/data/sesame.db", dir.display()),
-        kek,
+        kek: kek.map(sesame::secret::Secret::new),
         kek_file: dir.join("keys/kek").display().to_string(),
         ..FileConfig::default()
     }
