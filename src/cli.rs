@@ -177,7 +177,8 @@ fn runtime(error: impl std::fmt::Display) -> CliError {
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 runtime error, 2 usage).
 pub async fn run(cli: Cli) -> i32 {
-    let mut stdout = std::io::stdout().lock();
+    // Not locked for the whole run: `serve` lives as long as the process.
+    let mut stdout = std::io::stdout();
     match execute(cli, &mut stdout).await {
         Ok(()) => 0,
         Err(error) => {
