@@ -68,6 +68,7 @@ contract_tests![
     concurrent_throttle_increments_all_count,
     throttle_lock_has_exactly_one_winner,
     throttle_is_not_lockable_while_locked,
+    throttle_lock_creates_a_missing_counter,
     throttle_clear_forgets_the_counter,
     purge_removes_expired_rows_only,
     ping_answers,
@@ -887,6 +888,18 @@ async fn throttle_is_not_lockable_while_locked(store: Arc<dyn Store>) {
     let throttle = store.throttle_increment(&key, NOW + 61).await.unwrap();
     assert_eq!(throttle.locked_until, Some(NOW + 180));
     assert_eq!(throttle.failures, 3, "locking does not reset the count");
+}
+
+async fn throttle_lock_creates_a_missing_counter(store: Arc<dyn Store>) {
+    let key = random_id();
+    assert!(store.throttle_try_lock(&key, NOW, NOW + 30).await.unwrap());
+    assert!(
+        !store.throttle_try_lock(&key, NOW, NOW + 90).await.unwrap(),
+        "the created counter is locked"
+    );
+    let throttle = store.throttle_increment(&key, NOW).await.unwrap();
+    assert_eq!(throttle.locked_until, Some(NOW + 30));
+    assert_eq!(throttle.failures, 1, "created with no failures counted");
 }
 
 async fn throttle_clear_forgets_the_counter(store: Arc<dyn Store>) {

@@ -71,7 +71,7 @@ async fn a_wrong_kek_is_a_clear_startup_error() {
     };
     assert!(matches!(err, sesame::StartupError::Keys(_)), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("key"), "{message}");
+    assert!(message.contains("wrong SESAME_KEK?"), "{message}");
 }
 
 #[tokio::test]
@@ -100,4 +100,52 @@ async fn host_header_never_decides_absolute_urls() {
         .unwrap();
     let location = crate::harness::header(&resp, "location");
     assert!(!location.contains("evil.example"), "{location}");
+
+    // The absolute URLs after login: the redirect to the client carries the configured iss,
+    // and a form_post page posts to the registered URI.
+    server.user("host@example.com").await;
+    let person = server.person();
+    for mode in ["query", "form_post"] {
+        let request = server.auth_request(&client, &[("response_mode", mode), ("prompt", "login")]);
+        let login = person.location(&person.get(&request.url).await);
+        let html = person.get(&login).await.text().await.unwrap();
+        let resp = person
+            .http
+            .post(server.url("/login"))
+            .header("Host", "evil.example")
+            .header("X-Forwarded-Host", "evil.example")
+            .form(&[
+                (
+                    "request",
+                    crate::harness::hidden_input(&html, "request").unwrap(),
+                ),
+                (
+                    "csrf_token",
+                    crate::harness::hidden_input(&html, "csrf_token").unwrap(),
+                ),
+                ("email", "host@example.com".into()),
+                ("password", crate::harness::PASSWORD.into()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let location = crate::harness::header(&resp, "location");
+        let body = resp.text().await.unwrap();
+        assert!(
+            !location.contains("evil") && !body.contains("evil"),
+            "{mode}: {location} {body}"
+        );
+        if mode == "query" {
+            let q = crate::harness::query_map(&location);
+            assert_eq!(
+                q.get("iss").map(String::as_str),
+                Some(server.issuer.as_str())
+            );
+        } else {
+            assert!(
+                body.contains(&server.issuer),
+                "form_post carries iss: {body}"
+            );
+        }
+    }
 }
