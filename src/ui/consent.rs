@@ -39,15 +39,13 @@ async fn approver(
     req: &HttpRequest,
     request: &AuthorizationRequest,
 ) -> Result<(Session, User), HttpResponse> {
+    let to_login = || authorize::see_other(&format!("/login?request={}", request.id));
     let session = session::current(state, req)
         .await
         .map_err(|e| state.templates.incident_page(&e))?
         .filter(|s| request.authenticated_session.as_deref() == Some(s.sid.as_str()));
     let Some(session) = session else {
-        return Err(authorize::see_other(&format!(
-            "/login?request={}",
-            request.id
-        )));
+        return Err(to_login());
     };
     let user = state
         .store
@@ -57,10 +55,7 @@ async fn approver(
         .filter(|u| !u.disabled);
     match user {
         Some(user) => Ok((session, user)),
-        None => Err(authorize::see_other(&format!(
-            "/login?request={}",
-            request.id
-        ))),
+        None => Err(to_login()),
     }
 }
 

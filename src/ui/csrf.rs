@@ -10,7 +10,7 @@
 use crate::config::Config;
 use crate::secret::{constant_time_eq, random_token};
 use actix_web::HttpRequest;
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 
 /// The hidden form field that carries the token.
 pub const FIELD: &str = "csrf_token";
@@ -48,13 +48,7 @@ pub fn token_for(req: &HttpRequest, config: &Config) -> (String, Option<Cookie<'
         return (token, None);
     }
     let token = random_token().expose().to_string();
-    // A session cookie (no Max-Age): it lives as long as the browser session.
-    let cookie = Cookie::build(cookie_name(config), token.clone())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(config.secure_cookies)
-        .finish();
+    let cookie = super::browser_cookie(config, cookie_name(config), token.clone());
     (token, Some(cookie))
 }
 
@@ -70,6 +64,7 @@ pub fn verify(req: &HttpRequest, config: &Config, submitted: Option<&str>) -> bo
 mod tests {
     use super::*;
     use crate::config::FileConfig;
+    use actix_web::cookie::SameSite;
     use actix_web::test::TestRequest;
 
     fn config(issuer: &str) -> Config {

@@ -31,6 +31,22 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
+/// A cookie for the browser at the IdP: `HttpOnly`, `Path=/`, `SameSite=Lax` (Strict would drop
+/// it on the relying party's cross-site navigation to /authorize), `Secure` for an https
+/// issuer, and no `Max-Age`, so it ends with the browser session.
+fn browser_cookie(
+    config: &crate::config::Config,
+    name: &'static str,
+    value: String,
+) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .secure(config.secure_cookies)
+        .finish()
+}
+
 /// Reads a hosted form's body; anything but a urlencoded form gets a friendly 415 page.
 fn read_form(
     state: &AppState,

@@ -6,7 +6,7 @@ use crate::secret::{Secret, TokenHash, random_id, random_token};
 use crate::state::AppState;
 use crate::store::StoreResult;
 use actix_web::HttpRequest;
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 
 /// The cookie's name: `__Host-` prefixed when the issuer is https (ASVS 3.3.1).
 pub fn cookie_name(config: &Config) -> &'static str {
@@ -15,16 +15,6 @@ pub fn cookie_name(config: &Config) -> &'static str {
     } else {
         "sesame_session"
     }
-}
-
-fn session_cookie(config: &Config, value: String) -> Cookie<'static> {
-    Cookie::build(cookie_name(config), value)
-        .path("/")
-        .http_only(true)
-        // Lax, not Strict: the relying party's cross-site GET to /authorize must carry it.
-        .same_site(SameSite::Lax)
-        .secure(config.secure_cookies)
-        .finish()
 }
 
 fn presented_hash(req: &HttpRequest, config: &Config) -> Option<TokenHash> {
@@ -63,8 +53,10 @@ pub async fn start(
         expires_at: now + state.config.session_ttl,
     };
     state.store.create_session(&session).await?;
-    Ok((
-        session,
-        session_cookie(&state.config, value.expose().to_string()),
-    ))
+    let cookie = super::browser_cookie(
+        &state.config,
+        cookie_name(&state.config),
+        value.expose().to_string(),
+    );
+    Ok((session, cookie))
 }
