@@ -14,6 +14,9 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const MISSING: &str = "browser tests need Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver";
 
+/// One browser at a time: three Chromiums at once on a 2-core machine make each one slow.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A chromedriver child process, killed on drop.
 struct Chromedriver {
     child: Child,
@@ -120,6 +123,7 @@ async fn session(driver: &Chromedriver) -> (tempfile::TempDir, fantoccini::Clien
 
 #[tokio::test]
 async fn chromium_and_chromedriver_are_usable() {
+    let _turn = ONE_BROWSER.lock().await;
     let driver = Chromedriver::start().await;
     let (redirect_uri, callbacks) = callback_server();
     let (_profile, browser) = session(&driver).await;
@@ -147,6 +151,7 @@ async fn headless_chromium_logs_in_for_a_first_party_client() {
 /// Logs in through the hosted pages in Chromium (and allows consent unless `first_party`), then
 /// redeems the code the callback received.
 async fn browser_login(first_party: bool) {
+    let _turn = ONE_BROWSER.lock().await;
     let driver = Chromedriver::start().await;
     let server = TestServer::start().await;
     let (redirect_uri, callbacks) = callback_server();
@@ -162,13 +167,15 @@ async fn browser_login(first_party: bool) {
 
     let (_profile, browser) = session(&driver).await;
 
+    // No assertion inside: whatever happens, the browser is closed below before anything fails.
+    let mut pages = Vec::new();
     let outcome = async {
         browser.goto(&request.url).await?;
         let email = browser
             .wait()
             .for_element(Locator::Css("input[name=email]"))
             .await?;
-        assert!(browser.current_url().await?.path().ends_with("/login"));
+        pages.push(browser.current_url().await?.path().to_string());
         email.send_keys("browser@example.com").await?;
         browser
             .find(Locator::Css("input[name=password]"))
@@ -189,7 +196,7 @@ async fn browser_login(first_party: bool) {
                     "button[name=decision][value=allow], input[name=decision][value=allow]",
                 ))
                 .await?;
-            assert!(browser.current_url().await?.path().ends_with("/consent"));
+            pages.push(browser.current_url().await?.path().to_string());
             allow.click().await?;
         }
         Ok::<_, fantoccini::error::CmdError>(())
@@ -207,6 +214,12 @@ async fn browser_login(first_party: bool) {
     let source = browser.source().await.unwrap_or_default();
     let _ = browser.close().await;
     outcome.unwrap_or_else(|e| panic!("browser flow failed: {e}\nat {url}\npage:\n{source}"));
+    let expected: &[&str] = if first_party {
+        &["/login"]
+    } else {
+        &["/login", "/consent"]
+    };
+    assert_eq!(pages, expected, "the hosted pages the browser went through");
     let target = received.unwrap_or_else(|_| {
         panic!("the callback never received the browser; it stopped at {url}\npage:\n{source}")
     });
