@@ -200,6 +200,16 @@ pub fn framework_errors<B: actix_web::body::MessageBody + 'static>()
         .default_handler_server(replace_framework_error)
 }
 
+/// The answer for a method a resource does not take: 405 with `Allow` (RFC 9110 §15.5.6);
+/// [`framework_errors`] gives it the JSON or page body its path calls for.
+pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    actix_web::web::route().to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, allow))
+            .finish()
+    })
+}
+
 /// Paths that answer JSON, so their errors are JSON too.
 const JSON_PATHS: &[&str] = &[
     "/token",
@@ -222,6 +232,7 @@ fn replace_framework_error<B>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    let allow = res.response().headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
     let (summary, detail) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => (
@@ -255,6 +266,9 @@ fn replace_framework_error<B>(
         }
     };
     *response.status_mut() = status;
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     let res = actix_web::dev::ServiceResponse::new(req, response);
     Ok(ErrorHandlerResponse::Response(res.map_into_right_body()))
 }

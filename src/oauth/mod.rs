@@ -14,28 +14,35 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 
-/// Protocol routes.
+/// Protocol routes; any other method on these paths is 405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/.well-known/openid-configuration",
-        web::get().to(discovery::handle),
+    use crate::error::method_not_allowed;
+    cfg.service(
+        web::resource("/.well-known/openid-configuration")
+            .route(web::get().to(discovery::handle))
+            .default_service(method_not_allowed("GET")),
     )
-    .route("/jwks", web::get().to(jwks::handle))
-    .route("/authorize", web::get().to(authorize::handle_get))
-    .route("/authorize", web::post().to(authorize::handle_post))
-    .route("/token", web::post().to(token::handle))
-    .route("/token", web::route().to(method_not_allowed))
-    .route("/userinfo", web::get().to(userinfo::handle))
-    .route("/userinfo", web::post().to(userinfo::handle));
-}
-
-/// RFC 6749 §3.2: the token endpoint takes POST only.
-async fn method_not_allowed() -> actix_web::HttpResponse {
-    actix_web::HttpResponse::MethodNotAllowed()
-        .insert_header(("Allow", "POST"))
-        .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({
-            "error": "invalid_request",
-            "error_description": "the token endpoint accepts POST only"
-        }))
+    .service(
+        web::resource("/jwks")
+            .route(web::get().to(jwks::handle))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/authorize")
+            .route(web::get().to(authorize::handle_get))
+            .route(web::post().to(authorize::handle_post))
+            .default_service(method_not_allowed("GET, POST")),
+    )
+    // RFC 6749 §3.2: the token endpoint takes POST only.
+    .service(
+        web::resource("/token")
+            .route(web::post().to(token::handle))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/userinfo")
+            .route(web::get().to(userinfo::handle))
+            .route(web::post().to(userinfo::handle))
+            .default_service(method_not_allowed("GET, POST")),
+    );
 }

@@ -10,11 +10,20 @@ pub mod session;
 
 /// Hosted page routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(login::show))
-        .route("/login", web::post().to(login::submit))
-        .route("/consent", web::get().to(consent::show))
-        .route("/consent", web::post().to(consent::submit))
-        .route("/assets/sesame.css", web::get().to(stylesheet));
+    use crate::error::method_not_allowed;
+    cfg.service(
+        web::resource("/login")
+            .route(web::get().to(login::show))
+            .route(web::post().to(login::submit))
+            .default_service(method_not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/consent")
+            .route(web::get().to(consent::show))
+            .route(web::post().to(consent::submit))
+            .default_service(method_not_allowed("GET, POST")),
+    )
+    .route("/assets/sesame.css", web::get().to(stylesheet));
 }
 
 /// The one stylesheet, served from memory (CSP allows `style-src 'self'` only).

@@ -288,6 +288,35 @@ async fn odd_methods_and_paths_never_5xx() {
             resp.status()
         );
     }
+    // A method a known endpoint does not take: 405 naming what it does take, with a JSON
+    // error for relying parties and the friendly page for people.
+    for (method, path, allow, json) in [
+        ("PUT", "/token", "POST", true),
+        ("GET", "/token", "POST", true),
+        ("DELETE", "/authorize", "GET, POST", false),
+        ("PATCH", "/userinfo", "GET, POST", true),
+        ("POST", "/jwks", "GET", true),
+        ("PUT", "/login", "GET, POST", false),
+    ] {
+        let resp = http
+            .request(method.parse().unwrap(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(header(&resp, "allow"), allow, "{method} {path}");
+        let content_type = header(&resp, "content-type");
+        if json {
+            assert!(
+                content_type.starts_with("application/json"),
+                "{method} {path}"
+            );
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request");
+        } else {
+            assert!(content_type.starts_with("text/html"), "{method} {path}");
+        }
+    }
 }
 
 #[tokio::test]
