@@ -143,7 +143,16 @@ async fn cli_created_client_and_user_complete_a_login_through_the_server() {
         ],
         Some("password\n"),
     );
-    assert!(!out.status.success(), "a weak password is refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a weak password is refused: {stderr}"
+    );
+    assert!(
+        stderr.contains("must be at least 15 characters"),
+        "{stderr}"
+    );
 
     // The server on the same database and KEK.
     let server = TestServer::start_on(dir, database_url, cli.kek.clone(), |_| {}).await;
