@@ -499,12 +499,7 @@ async fn id_token_hint_from_another_client_or_forged_is_invalid_request() {
 #[tokio::test]
 async fn prompt_none_when_consent_is_needed_is_consent_required() {
     let server = TestServer::start().await;
-    let client = server
-        .register(ClientSpec {
-            first_party: false,
-            ..ClientSpec::confidential()
-        })
-        .await;
+    let client = server.third_party_client().await;
     let first_party = server.confidential_client().await;
     server.user("silent-consent@example.com").await;
     let person = server.person();

@@ -322,12 +322,7 @@ async fn odd_methods_and_paths_never_5xx() {
 #[tokio::test]
 async fn consent_with_an_unknown_decision_is_400() {
     let server = TestServer::start().await;
-    let client = server
-        .register(crate::harness::ClientSpec {
-            first_party: false,
-            ..crate::harness::ClientSpec::confidential()
-        })
-        .await;
+    let client = server.third_party_client().await;
     server.user("maybe@example.com").await;
     let person = server.person();
     let request = server.auth_request(&client, &[]);

@@ -124,12 +124,7 @@ async fn public_client_completes_code_flow_with_pkce_via_openidconnect() {
 #[tokio::test]
 async fn non_first_party_client_completes_code_flow_after_consent_via_openidconnect() {
     let server = TestServer::start().await;
-    let client = server
-        .register(ClientSpec {
-            first_party: false,
-            ..ClientSpec::confidential()
-        })
-        .await;
+    let client = server.third_party_client().await;
     full_code_flow(&server, &client).await;
 }
 
@@ -386,12 +381,7 @@ async fn existing_session_skips_the_login_form_and_prompt_none_succeeds() {
 #[tokio::test]
 async fn consent_is_asked_once_and_remembered_per_scopes() {
     let server = TestServer::start().await;
-    let client = server
-        .register(ClientSpec {
-            first_party: false,
-            ..ClientSpec::confidential()
-        })
-        .await;
+    let client = server.third_party_client().await;
     server.user("consent@example.com").await;
     let person = server.person();
 
@@ -435,12 +425,7 @@ async fn consent_is_asked_once_and_remembered_per_scopes() {
 #[tokio::test]
 async fn consent_denied_redirects_access_denied() {
     let server = TestServer::start().await;
-    let client = server
-        .register(ClientSpec {
-            first_party: false,
-            ..ClientSpec::confidential()
-        })
-        .await;
+    let client = server.third_party_client().await;
     server.user("deny@example.com").await;
     let person = server.person();
     let request = server.auth_request(&client, &[]);
@@ -466,12 +451,7 @@ async fn consent_denied_redirects_access_denied() {
 #[tokio::test]
 async fn consent_needs_its_csrf_token_and_answers_its_request_once() {
     let server = TestServer::start().await;
-    let client = server
-        .register(ClientSpec {
-            first_party: false,
-            ..ClientSpec::confidential()
-        })
-        .await;
+    let client = server.third_party_client().await;
     let user = server.user("consent-csrf@example.com").await;
     let person = server.person();
     let request = server.auth_request(&client, &[]);

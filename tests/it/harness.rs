@@ -150,6 +150,15 @@ impl TestServer {
         self.register(ClientSpec::confidential()).await
     }
 
+    /// A confidential client that is not first-party: its users are asked for consent.
+    pub async fn third_party_client(&self) -> TestClient {
+        self.register(ClientSpec {
+            first_party: false,
+            ..ClientSpec::confidential()
+        })
+        .await
+    }
+
     /// A first-party public client (PKCE required).
     pub async fn public_client(&self) -> TestClient {
         self.register(ClientSpec::public()).await
