@@ -213,7 +213,7 @@ const THROTTLE_IDLE_SECONDS: i64 = 86_400;
 async fn serve(config: Config) -> Result<(), CliError> {
     crate::telemetry::init_tracing(config.log_json, &config.log_level);
     for name in &config.ignored_env {
-        tracing::warn!(variable = %name, "environment variable names no configuration key; ignored");
+        tracing::info!(variable = %name, "Kubernetes service-link variable ignored");
     }
     let state = crate::bootstrap(config, Arc::new(SystemClock))
         .await
@@ -266,7 +266,7 @@ pub fn write_config_check(out: &mut impl Write, config: &Config) -> std::io::Res
     for name in &config.ignored_env {
         writeln!(
             out,
-            "warning: {name} names no configuration key and is ignored"
+            "warning: {name} is a Kubernetes service link, not configuration; ignored"
         )?;
     }
     Ok(())
@@ -1043,10 +1043,10 @@ mod tests {
     }
 
     #[test]
-    fn config_check_prints_settings_with_the_database_password_redacted() {
+    fn config_check_prints_settings_and_set_aside_variables() {
         let config = Config::load_with_env(
             None,
-            [("SESAME_LISTNE".to_string(), "0.0.0.0:80".to_string())],
+            [("SESAME_SERVICE_HOST".to_string(), "10.0.0.1".to_string())],
         )
         .unwrap();
         let mut out = Vec::new();
@@ -1056,7 +1056,7 @@ mod tests {
         assert!(text.contains("issuer:   http://127.0.0.1:8080"), "{text}");
         assert!(text.contains("listen:   127.0.0.1:8080"), "{text}");
         assert!(
-            text.contains("warning: SESAME_LISTNE names no configuration key"),
+            text.contains("warning: SESAME_SERVICE_HOST is a Kubernetes service link"),
             "{text}"
         );
         assert_eq!(

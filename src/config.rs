@@ -19,6 +19,12 @@ pub enum ConfigError {
     Source(String),
 }
 
+/// Whether `name` is one of the variables Kubernetes sets for a Service named `sesame`
+/// (`SESAME_SERVICE_HOST`, `SESAME_SERVICE_PORT…`, `SESAME_PORT`, `SESAME_PORT_8080_TCP…`).
+fn is_kubernetes_service_link(name: &str) -> bool {
+    name == "SESAME_PORT" || name.starts_with("SESAME_PORT_") || name.starts_with("SESAME_SERVICE_")
+}
+
 /// `http.trusted_proxies` in the environment, a comma-separated list.
 const TRUSTED_PROXIES_ENV: &str = "SESAME_HTTP__TRUSTED_PROXIES";
 
@@ -209,7 +215,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_json: bool,
     pub log_level: String,
-    /// `SESAME_*` variables that name no key; ignored, and logged as a warning at start-up.
+    /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
+    /// logged at start-up.
     pub ignored_env: Vec<String>,
 }
 
@@ -224,20 +231,27 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        // Only variables that name a key are configuration. Others that share the prefix —
-        // `SESAME_CONFIG` (the file itself), test-harness variables, the service-link variables
-        // Kubernetes injects for a Service named `sesame`, typos — are set aside and reported.
+        // Variables that name a key are configuration. Three kinds share the prefix without
+        // being keys: `SESAME_CONFIG` (the file itself), test-harness variables, and the
+        // service links Kubernetes injects for a Service named `sesame` (set aside, reported).
+        // Any other `SESAME_*` name is a typo and stops start-up: a misspelt SESAME_ISSUER
+        // must not quietly run with the insecure default.
         let known = FileConfig::env_names();
         let mut ignored_env = Vec::new();
         let mut vars = std::collections::HashMap::new();
         for (name, value) in env {
             if known.contains(&name) {
                 vars.insert(name, value);
+            } else if is_kubernetes_service_link(&name) {
+                ignored_env.push(name);
             } else if name.starts_with("SESAME_")
                 && name != "SESAME_CONFIG"
                 && !name.starts_with("SESAME_TEST_")
             {
-                ignored_env.push(name);
+                return Err(ConfigError::Source(format!(
+                    "environment variable {name} names no configuration key \
+                     (see config/default.toml for every key and its variable)"
+                )));
             }
         }
         ignored_env.sort();
@@ -544,14 +558,14 @@ mod tests {
     }
 
     #[test]
-    fn variables_that_name_no_key_are_set_aside_not_fatal() {
-        // Kubernetes injects SESAME_PORT & co. for a Service named `sesame`.
+    fn kubernetes_service_links_are_set_aside_and_typos_stop_start_up() {
+        // Kubernetes injects these for a Service named `sesame`.
         let c = Config::load_with_env(
             None,
             env(&[
                 ("SESAME_PORT", "tcp://10.0.0.1:8080"),
+                ("SESAME_PORT_8080_TCP_ADDR", "10.0.0.1"),
                 ("SESAME_SERVICE_HOST", "10.0.0.1"),
-                ("SESAME_ISUER", "https://typo.example"),
                 ("SESAME_CONFIG", "/etc/sesame.toml"),
                 ("SESAME_TEST_MONGODB_URI", "mongodb://x"),
                 ("OTHER", "1"),
@@ -560,9 +574,16 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.ignored_env,
-            ["SESAME_ISUER", "SESAME_PORT", "SESAME_SERVICE_HOST"]
+            [
+                "SESAME_PORT",
+                "SESAME_PORT_8080_TCP_ADDR",
+                "SESAME_SERVICE_HOST"
+            ]
         );
-        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        // A misspelt key must not run with the insecure default issuer.
+        let err = Config::load_with_env(None, env(&[("SESAME_ISUER", "https://id.example")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("SESAME_ISUER"), "{err}");
     }
 
     #[test]

@@ -192,7 +192,7 @@ pub fn internal(error: impl std::error::Error) -> OAuthError {
 /// Replaces the plain-text errors actix-web writes by itself (a body over the size cap, a body
 /// that fails to arrive, an unmatched method) with ours: RFC 6749 §5.2 JSON on the endpoints
 /// relying parties call, the friendly error page everywhere else. Responses a handler built
-/// (they carry a non-text content type) pass unchanged.
+/// (such as `/readyz`'s plain-text 503) pass unchanged.
 pub fn framework_errors<B: actix_web::body::MessageBody + 'static>()
 -> actix_web::middleware::ErrorHandlers<B> {
     actix_web::middleware::ErrorHandlers::new()
@@ -222,13 +222,18 @@ fn replace_framework_error<B>(
     res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
     use actix_web::middleware::ErrorHandlerResponse;
-    let built_by_handler = res
+    // actix-web's own errors are plain text and carry the error they came from; a bare status
+    // (the 405 route) has no body at all. Anything else a handler built on purpose.
+    let content_type = res
         .response()
         .headers()
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| !ct.starts_with("text/plain"));
-    if built_by_handler {
+        .and_then(|v| v.to_str().ok());
+    let raised_by_actix = match content_type {
+        None => true,
+        Some(ct) => ct.starts_with("text/plain") && res.response().error().is_some(),
+    };
+    if !raised_by_actix {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
@@ -281,6 +286,46 @@ mod tests {
     fn descriptions_drop_control_characters_and_quotes() {
         let e = OAuthError::invalid_request("bad\r\nLocation: evil\t\"x\\");
         assert_eq!(e.description.as_deref(), Some("badLocation: evilx"));
+    }
+
+    #[actix_web::test]
+    async fn framework_errors_rewrite_what_actix_raised_and_keep_what_handlers_built() {
+        use actix_web::{App, test, web};
+        let app = test::init_service(
+            App::new()
+                .wrap(framework_errors())
+                .app_data(web::PayloadConfig::new(16))
+                .route(
+                    "/token",
+                    web::post().to(|_body: web::Bytes| async { HttpResponse::Ok().finish() }),
+                )
+                .route(
+                    "/readyz",
+                    web::get().to(|| async {
+                        HttpResponse::ServiceUnavailable()
+                            .content_type("text/plain")
+                            .body("store unavailable (incident x)")
+                    }),
+                ),
+        )
+        .await;
+        let oversized = test::TestRequest::post()
+            .uri("/token")
+            .set_payload(vec![b'a'; 64])
+            .to_request();
+        let resp = test::call_service(&app, oversized).await;
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            resp.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            test::read_body(resp).await,
+            "store unavailable (incident x)"
+        );
     }
 
     #[test]

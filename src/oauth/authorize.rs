@@ -350,15 +350,6 @@ pub async fn proceed(
                 .id_token_hint_sub
                 .as_ref()
                 .is_some_and(|sub| *sub != u.id.0);
-            if fresh && other_user {
-                // OIDC Core §3.1.2.1: the person signed in as someone other than the user the
-                // client named in id_token_hint.
-                let e = OAuthError::new(
-                    OAuthErrorCode::LoginRequired,
-                    "the user who signed in is not the one id_token_hint names",
-                );
-                return error_response(state, &target, &e);
-            }
             (fresh || !(prompt("login") || stale || other_user)).then_some((s, u))
         }
         _ => None,
@@ -461,13 +452,22 @@ pub async fn issue_code(
     )
 }
 
+/// Answers a request with an error at the client's redirect URI.
+pub fn refuse(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    error: &OAuthError,
+) -> HttpResponse {
+    error_response(state, &ResponseTarget::of(request), error)
+}
+
 /// Answers a pending request with `access_denied` (the person declined consent).
 pub fn deny(state: &AppState, request: &AuthorizationRequest) -> HttpResponse {
     let e = OAuthError::new(
         OAuthErrorCode::AccessDenied,
         "the user declined the request",
     );
-    error_response(state, &ResponseTarget::of(request), &e)
+    refuse(state, request, &e)
 }
 
 /// An error response at the client (RFC 6749 §4.1.2.1) with `iss` (RFC 9207).

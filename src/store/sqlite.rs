@@ -44,13 +44,13 @@ enum Location {
     File(PathBuf),
 }
 
-/// Parses `sqlite::memory:`, `sqlite://relative/path.db`, `sqlite:///abs/path.db` or
-/// `sqlite:path.db`.
 /// Checks a `sqlite:` URL's shape without touching the file system.
 pub(crate) fn check_url(url: &str) -> StoreResult<()> {
     parse_url(url).map(|_| ())
 }
 
+/// Parses `sqlite::memory:`, `sqlite://relative/path.db`, `sqlite:///abs/path.db` or
+/// `sqlite:path.db`.
 fn parse_url(url: &str) -> StoreResult<Location> {
     let unsupported = || {
         StoreError::UnsupportedUrl(format!(

@@ -129,9 +129,13 @@ pub async fn submit(
             "Choose Allow or Deny.",
         );
     }
-    if let Err(page) = take_pending(&state, &request).await {
-        return page;
-    }
+    let request = match take_pending(&state, &request).await {
+        // Still the request this session logged in for (a login in another tab may have
+        // replaced it meanwhile).
+        Ok(taken) if taken.authenticated_session.as_deref() == Some(session.sid.as_str()) => taken,
+        Ok(_) => return super::expired_page(&state),
+        Err(page) => return page,
+    };
     match decision {
         Some("allow") => {
             // Remembered per user and client: what was approved before, and this request.

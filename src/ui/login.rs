@@ -2,6 +2,7 @@
 
 use super::{csrf, csrf_failure, headers, pending_request, read_form, session, take_pending};
 use crate::accounts::LoginError;
+use crate::error::{OAuthError, OAuthErrorCode};
 use crate::model::AuthorizationRequest;
 use crate::oauth::authorize;
 use crate::oauth::params::Params;
@@ -46,7 +47,7 @@ pub async fn submit(
     if !csrf::verify(&req, &state.config, params.get(csrf::FIELD).ok().flatten()) {
         return csrf_failure(&state);
     }
-    let mut request = match pending_request(&state, &params).await {
+    let request = match pending_request(&state, &params).await {
         Ok(r) => r,
         Err(page) => return page,
     };
@@ -76,8 +77,22 @@ pub async fn submit(
                 }
                 Err(e) => return state.templates.incident_page(&e),
             };
-            if let Err(page) = take_pending(&state, &request).await {
-                return page;
+            let mut request = match take_pending(&state, &request).await {
+                Ok(taken) => taken,
+                Err(page) => return page,
+            };
+            // OIDC Core §3.1.2.1: the person signed in as someone other than the user the
+            // client named in id_token_hint. Refused before the browser's session changes.
+            if request
+                .id_token_hint_sub
+                .as_ref()
+                .is_some_and(|sub| *sub != user.id.0)
+            {
+                let e = OAuthError::new(
+                    OAuthErrorCode::LoginRequired,
+                    "the user who signed in is not the one id_token_hint names",
+                );
+                return authorize::refuse(&state, &request, &e);
             }
             let (session, cookie) =
                 match session::start(&state, &req, &user, vec!["pwd".to_string()]).await {

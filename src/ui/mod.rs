@@ -82,20 +82,22 @@ fn read_form(
 /// otherwise the peer. A client cannot choose its address by sending the header itself: hops
 /// it adds stand left of the ones the proxies append.
 pub fn client_ip(req: &HttpRequest, config: &crate::config::Config) -> Option<std::net::IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    // `::ffff:127.0.0.1` (an IPv4 peer on a dual-stack listener) is 127.0.0.1.
+    let peer = req.peer_addr()?.ip().to_canonical();
     let trusted = |ip: &std::net::IpAddr| config.trusted_proxies.iter().any(|n| n.contains(ip));
     if !trusted(&peer) {
         return Some(peer);
     }
     let mut hops: Vec<std::net::IpAddr> = Vec::new();
     for value in req.headers().get_all("x-forwarded-for") {
+        // A hop we cannot read: trust nothing left of it.
         let Ok(value) = value.to_str() else {
-            return Some(peer);
+            hops.clear();
+            continue;
         };
         for hop in value.split(',') {
-            match hop.trim().parse() {
-                Ok(ip) => hops.push(ip),
-                // A hop we cannot read: trust nothing left of it.
+            match hop.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) => hops.push(ip.to_canonical()),
                 Err(_) => hops.clear(),
             }
         }
@@ -137,17 +139,17 @@ async fn pending_request(
 }
 
 /// Takes the pending request out of the store before it is answered, so that a form sent
-/// twice (a double click, two tabs) answers it once.
+/// twice (a double click, two tabs) answers it once. Returns the request as stored now.
 async fn take_pending(
     state: &AppState,
     request: &AuthorizationRequest,
-) -> Result<(), HttpResponse> {
+) -> Result<AuthorizationRequest, HttpResponse> {
     match state
         .store
         .take_authorization_request(&request.id, state.now())
         .await
     {
-        Ok(Some(_)) => Ok(()),
+        Ok(Some(taken)) => Ok(taken),
         Ok(None) => Err(expired_page(state)),
         Err(e) => Err(state.templates.incident_page(&e)),
     }
@@ -208,8 +210,11 @@ mod tests {
         // An untrusted peer's header is not believed.
         let req = request("198.51.100.9", &["203.0.113.7"]);
         assert_eq!(client_ip(&req, &cfg), ip("198.51.100.9"));
-        // Garbage hides everything left of it.
-        let req = request("10.0.0.2", &["6.6.6.6, garbage, 203.0.113.7"]);
+        // Garbage hides everything left of it: the proxy's own hop is all that is left.
+        let req = request("10.0.0.2", &["6.6.6.6, garbage, 10.0.0.3"]);
+        assert_eq!(client_ip(&req, &cfg), ip("10.0.0.3"));
+        // An IPv4 proxy seen through a dual-stack listener is still that proxy.
+        let req = request("[::ffff:10.0.0.2]", &["203.0.113.7"]);
         assert_eq!(client_ip(&req, &cfg), ip("203.0.113.7"));
     }
 }

@@ -469,18 +469,15 @@ async fn id_token_hint_from_another_client_or_forged_is_invalid_request() {
     let other = server.confidential_client().await;
     server.user("hint-c@example.com").await;
     let for_other = id_token_of(&server, &other, &person, "hint-c@example.com").await;
-    let access_token = server
-        .tokens_for(&person, &client, "hint-c@example.com")
-        .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // An ID token for this very client in every claim, but typed as an access token.
+    let own = id_token_of(&server, &client, &person, "hint-c@example.com").await;
+    let access_token = server.state.keys.sign("at+jwt", &jwt_claims(&own)).unwrap();
     // alg none over the real claims.
     let claims_part = for_other.split('.').nth(1).unwrap();
     let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims_part}.");
     for (what, hint) in [
         ("an ID token issued to another client", for_other.as_str()),
-        ("an access token", access_token.as_str()),
+        ("a token typed at+jwt", access_token.as_str()),
         ("alg none", unsigned.as_str()),
         ("garbage", "not-a-jwt"),
     ] {

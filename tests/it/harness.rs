@@ -527,21 +527,33 @@ impl Person {
         email: &str,
         password: &str,
     ) -> reqwest::Response {
+        self.submit_login_with(login_url, email, password, &[])
+            .await
+    }
+
+    /// As [`Person::submit_login`], with extra request headers on the POST.
+    pub async fn submit_login_with(
+        &self,
+        login_url: &str,
+        email: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let page = self.get(login_url).await;
         assert_eq!(page.status(), 200, "login page at {login_url}");
         let html = page.text().await.expect("login page body");
         let request = hidden_input(&html, "request").expect("hidden input `request`");
         let csrf = hidden_input(&html, "csrf_token").expect("hidden input `csrf_token`");
-        self.post_form(
-            "/login",
-            &[
-                ("request", &request),
-                ("csrf_token", &csrf),
-                ("email", email),
-                ("password", password),
-            ],
-        )
-        .await
+        let mut post = self.http.post(self.absolute("/login")).form(&[
+            ("request", request.as_str()),
+            ("csrf_token", &csrf),
+            ("email", email),
+            ("password", password),
+        ]);
+        for (name, value) in headers {
+            post = post.header(*name, *value);
+        }
+        post.send().await.expect("POST /login")
     }
 
     /// Answers the consent page at `consent_url` with `decision` (`allow` or `deny`).

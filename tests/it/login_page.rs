@@ -535,21 +535,17 @@ async fn behind_a_trusted_proxy_the_per_ip_limit_counts_forwarded_clients() {
     let attempt = |forwarded_for: &'static str| {
         let (server, client, person) = (&server, &client, &person);
         async move {
-            let (_, html) = login_page(server, client, person).await;
+            let (login, _) = login_page(server, client, person).await;
+            // What a client sent, then what the proxy appended.
+            let chain = format!("6.6.6.6, {forwarded_for}");
             person
-                .http
-                .post(server.url("/login"))
-                // What a client sent, then what the proxy appended.
-                .header("X-Forwarded-For", format!("6.6.6.6, {forwarded_for}"))
-                .form(&[
-                    ("request", hidden_input(&html, "request").unwrap()),
-                    ("csrf_token", hidden_input(&html, "csrf_token").unwrap()),
-                    ("email", "nobody@example.com".into()),
-                    ("password", "wrong password, wrong password".into()),
-                ])
-                .send()
+                .submit_login_with(
+                    &login,
+                    "nobody@example.com",
+                    "wrong password, wrong password",
+                    &[("X-Forwarded-For", &chain)],
+                )
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         }
@@ -637,23 +633,43 @@ async fn signing_in_as_someone_other_than_the_id_token_hint_is_login_required() 
     let client = server.confidential_client().await;
     server.user("hinted@example.com").await;
     server.user("intruder@example.com").await;
+    let person = server.person();
     let hint = server
-        .tokens_for(&server.person(), &client, "hinted@example.com")
+        .tokens_for(&person, &client, "hinted@example.com")
         .await["id_token"]
         .as_str()
         .unwrap()
         .to_string();
-    let person = server.person();
-    let request = server.auth_request(&client, &[("id_token_hint", &hint)]);
+    // The client asks for a fresh login of the hinted user; someone else signs in.
+    let request = server.auth_request(&client, &[("id_token_hint", &hint), ("prompt", "login")]);
     let login = person.location(&person.get(&request.url).await);
     let resp = person
         .submit_login(&login, "intruder@example.com", PASSWORD)
         .await;
+    assert!(
+        set_cookies(&resp)
+            .iter()
+            .all(|c| !c.starts_with("sesame_session="))
+    );
     let loc = person.location(&resp);
     assert!(loc.starts_with(&client.redirect_uri), "{loc}");
     let q = query_map(&loc);
     assert_eq!(q.get("error").map(String::as_str), Some("login_required"));
     assert!(!q.contains_key("code"));
+    // The hinted user's session is untouched: a silent request still signs them in.
+    let request = server.auth_request(&client, &[("prompt", "none")]);
+    let loc = person.location(&person.get(&request.url).await);
+    let code = query_map(&loc).get("code").cloned().expect("silent login");
+    let body: serde_json::Value = server
+        .redeem(&client, &code, Some(&request.verifier))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::harness::jwt_claims(body["id_token"].as_str().unwrap())["sub"],
+        crate::harness::jwt_claims(&hint)["sub"]
+    );
 }
 
 #[tokio::test]

@@ -108,27 +108,17 @@ async fn host_header_never_decides_absolute_urls() {
     for mode in ["query", "form_post"] {
         let request = server.auth_request(&client, &[("response_mode", mode), ("prompt", "login")]);
         let login = person.location(&person.get(&request.url).await);
-        let html = person.get(&login).await.text().await.unwrap();
         let resp = person
-            .http
-            .post(server.url("/login"))
-            .header("Host", "evil.example")
-            .header("X-Forwarded-Host", "evil.example")
-            .form(&[
-                (
-                    "request",
-                    crate::harness::hidden_input(&html, "request").unwrap(),
-                ),
-                (
-                    "csrf_token",
-                    crate::harness::hidden_input(&html, "csrf_token").unwrap(),
-                ),
-                ("email", "host@example.com".into()),
-                ("password", crate::harness::PASSWORD.into()),
-            ])
-            .send()
-            .await
-            .unwrap();
+            .submit_login_with(
+                &login,
+                "host@example.com",
+                crate::harness::PASSWORD,
+                &[
+                    ("Host", "evil.example"),
+                    ("X-Forwarded-Host", "evil.example"),
+                ],
+            )
+            .await;
         let location = crate::harness::header(&resp, "location");
         let body = resp.text().await.unwrap();
         assert!(
