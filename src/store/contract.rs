@@ -102,6 +102,23 @@ pub async fn run_all(store: Arc<dyn Store>) {
 
 // ---- fixtures -------------------------------------------------------------------------------
 
+/// Runs `call` from RACERS tasks at once against `store`; returns every outcome.
+async fn race<T, F, Fut>(store: &Arc<dyn Store>, call: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = crate::store::StoreResult<T>> + Send + 'static,
+{
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| tokio::spawn(call(store.clone())))
+        .collect();
+    let mut outcomes = Vec::with_capacity(RACERS);
+    for racer in racers {
+        outcomes.push(racer.await.expect("racer task").expect("store call"));
+    }
+    outcomes
+}
+
 fn scope(tokens: &str) -> Scope {
     Scope::parse(tokens).expect("a valid scope")
 }
@@ -481,19 +498,13 @@ async fn expired_authorization_request_cannot_be_taken(store: Arc<dyn Store>) {
 async fn concurrent_takes_of_a_request_have_one_winner(store: Arc<dyn Store>) {
     let request = new_request(NOW + 600);
     store.put_authorization_request(&request).await.unwrap();
-    let racers: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let store = store.clone();
-            let id = request.id.clone();
-            tokio::spawn(async move { store.take_authorization_request(&id, NOW).await })
-        })
-        .collect();
-    let mut winners = 0;
-    for racer in racers {
-        if racer.await.expect("racer task").expect("take").is_some() {
-            winners += 1;
-        }
-    }
+    let id = request.id.clone();
+    let outcomes = race(&store, |store| {
+        let id = id.clone();
+        async move { store.take_authorization_request(&id, NOW).await }
+    })
+    .await;
+    let winners = outcomes.iter().filter(|taken| taken.is_some()).count();
     assert_eq!(winners, 1, "exactly one of {RACERS} concurrent takes wins");
 }
 
@@ -591,17 +602,16 @@ async fn unknown_code_is_invalid(store: Arc<dyn Store>) {
 async fn concurrent_code_redemptions_redeem_exactly_once(store: Arc<dyn Store>) {
     let code = new_code(NOW + 60);
     store.insert_code(&code).await.unwrap();
-    let racers: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let store = store.clone();
-            let hash = code.code_hash.clone();
-            tokio::spawn(async move { store.consume_code(&hash, NOW, &issued(NOW + 600)).await })
-        })
-        .collect();
+    let hash = code.code_hash.clone();
+    let outcomes = race(&store, |store| {
+        let hash = hash.clone();
+        async move { store.consume_code(&hash, NOW, &issued(NOW + 600)).await }
+    })
+    .await;
     let mut winners = Vec::new();
     let mut replays = 0;
-    for racer in racers {
-        match racer.await.expect("racer task").expect("consume_code") {
+    for outcome in outcomes {
+        match outcome {
             CodeRedemption::Redeemed(code) => winners.push(code),
             CodeRedemption::Replayed(_) => replays += 1,
             CodeRedemption::Invalid => panic!("a live code raced to Invalid"),
@@ -810,23 +820,14 @@ async fn throttle_increment_counts_failures(store: Arc<dyn Store>) {
 
 async fn concurrent_throttle_increments_all_count(store: Arc<dyn Store>) {
     let key = random_id();
-    let racers: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let store = store.clone();
-            let key = key.clone();
-            tokio::spawn(async move { store.throttle_increment(&key, NOW).await })
-        })
-        .collect();
-    let mut seen = Vec::new();
-    for racer in racers {
-        seen.push(
-            racer
-                .await
-                .expect("racer task")
-                .expect("throttle_increment")
-                .failures,
-        );
-    }
+    let mut seen: Vec<i64> = race(&store, |store| {
+        let key = key.clone();
+        async move { store.throttle_increment(&key, NOW).await }
+    })
+    .await
+    .iter()
+    .map(|throttle| throttle.failures)
+    .collect();
     seen.sort_unstable();
     let expected: Vec<i64> = (1..=RACERS as i64).collect();
     assert_eq!(
@@ -840,19 +841,12 @@ async fn concurrent_throttle_increments_all_count(store: Arc<dyn Store>) {
 async fn throttle_lock_has_exactly_one_winner(store: Arc<dyn Store>) {
     let key = random_id();
     store.throttle_increment(&key, NOW).await.unwrap();
-    let racers: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let store = store.clone();
-            let key = key.clone();
-            tokio::spawn(async move { store.throttle_try_lock(&key, NOW, NOW + 60).await })
-        })
-        .collect();
-    let mut winners = 0;
-    for racer in racers {
-        if racer.await.expect("racer task").expect("throttle_try_lock") {
-            winners += 1;
-        }
-    }
+    let outcomes = race(&store, |store| {
+        let key = key.clone();
+        async move { store.throttle_try_lock(&key, NOW, NOW + 60).await }
+    })
+    .await;
+    let winners = outcomes.iter().filter(|won| **won).count();
     assert_eq!(
         winners, 1,
         "exactly one of {RACERS} concurrent lockers wins"

@@ -5,6 +5,7 @@ use crate::harness::{
     ClientSpec, PASSWORD, TestServer, header, hidden_input, jwt_claims, jwt_header, query_map,
     rp_http,
 };
+use crate::token_errors::assert_token_error;
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -252,11 +253,7 @@ async fn client_secret_post_client_authenticates_in_the_body_and_only_there() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    assert_token_error(resp, 401, "invalid_client").await;
 
     let secret = client.secret.clone().unwrap();
     let mut with_body_credentials = form.to_vec();
@@ -290,11 +287,7 @@ async fn client_secret_basic_client_may_not_send_its_secret_in_the_body() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    assert_token_error(resp, 401, "invalid_client").await;
 }
 
 #[tokio::test]
