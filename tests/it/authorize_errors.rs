@@ -517,6 +517,59 @@ async fn prompt_none_when_consent_is_needed_is_consent_required() {
 }
 
 #[tokio::test]
+async fn request_objects_are_refused_as_unsupported() {
+    // Discovery says request_parameter_supported and request_uri_parameter_supported are false
+    // (OIDC Core §6.1, checklist B12).
+    let (server, client, person) = setup().await;
+    for (param, value, error) in [
+        (
+            "request",
+            "eyJhbGciOiJub25lIn0.e30.",
+            "request_not_supported",
+        ),
+        (
+            "request_uri",
+            "https://rp.example/request.jwt",
+            "request_uri_not_supported",
+        ),
+    ] {
+        let request = server.auth_request(&client, &[(param, value)]);
+        let resp = person.get(&request.url).await;
+        assert_error_redirect(
+            &server,
+            &person,
+            &resp,
+            &client,
+            error,
+            Some(&request.state),
+        );
+    }
+}
+
+#[tokio::test]
+async fn optional_display_and_locale_parameters_are_accepted() {
+    // OIDC Core §3.1.2.1 / §15.1: understood or not, they are no error (checklist B11).
+    let (server, client, person) = setup().await;
+    server.user("locales@example.com").await;
+    let request = server.auth_request(
+        &client,
+        &[
+            ("display", "popup"),
+            ("ui_locales", "fr-CA fr en"),
+            ("claims_locales", "de"),
+            ("acr_values", "urn:mace:incommon:iap:silver"),
+            ("login_hint", "locales@example.com"),
+        ],
+    );
+    let callback = person
+        .sign_in(&request.url, "locales@example.com", PASSWORD)
+        .await;
+    let q = query_map(&callback);
+    assert!(q.contains_key("code"), "{callback}");
+    assert_eq!(q.get("state"), Some(&request.state));
+}
+
+#[tokio::test]
 async fn scope_without_openid_gets_no_id_token() {
     let (server, client, person) = setup().await;
     server.user("oauth-only@example.com").await;
