@@ -622,7 +622,7 @@ async fn user_command(
             password_stdin: _,
         } => {
             let password = read_password_from_stdin().await?;
-            let accounts = Accounts::new(store, config);
+            let accounts = Accounts::new(store, config, Arc::new(SystemClock));
             let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
             let user = accounts
                 .create_user(&email, name, &password, SystemClock.now())

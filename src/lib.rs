@@ -49,7 +49,11 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
     let keys = Arc::new(keys::KeyManager::load_or_init(store.clone(), kek, clock.now()).await?);
     let templates =
         Arc::new(render::Templates::load().map_err(|e| StartupError::Templates(e.to_string()))?);
-    let accounts = Arc::new(accounts::Accounts::new(store.clone(), &config));
+    let accounts = Arc::new(accounts::Accounts::new(
+        store.clone(),
+        &config,
+        clock.clone(),
+    ));
     let discovery = oauth::discovery::render(&config).into();
     Ok(AppState {
         config: Arc::new(config),

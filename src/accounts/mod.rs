@@ -9,7 +9,7 @@ pub mod password;
 pub mod policy;
 pub mod throttle;
 
-use crate::clock::UnixTime;
+use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::model::{User, UserId};
 use crate::secret::Secret;
@@ -63,11 +63,16 @@ pub struct Accounts {
 impl Accounts {
     /// Builds the service: argon2id hasher bounded by `config.max_concurrent_hashes`, per-IP
     /// limiter, throttle policy. Costs one argon2 run (the dummy hash for unknown users).
-    pub fn new(store: Arc<dyn Store>, config: &Config) -> Accounts {
-        Self::with_params(store, config, password::PARAMS)
+    pub fn new(store: Arc<dyn Store>, config: &Config, clock: Arc<dyn Clock>) -> Accounts {
+        Self::with_params(store, config, clock, password::PARAMS)
     }
 
-    fn with_params(store: Arc<dyn Store>, config: &Config, params: argon2::Params) -> Accounts {
+    fn with_params(
+        store: Arc<dyn Store>,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        params: argon2::Params,
+    ) -> Accounts {
         // Start-up: the only possible failure is argon2 rejecting its own default parameters.
         let hasher = Hasher::new(params, config.max_concurrent_hashes)
             .expect("argon2id with valid parameters hashes a short password");
@@ -78,7 +83,7 @@ impl Accounts {
                 min_length: config.password_min_length,
                 max_length: config.password_max_length,
             },
-            throttle: LoginThrottle::new(config),
+            throttle: LoginThrottle::new(config, clock),
         }
     }
 
@@ -249,6 +254,10 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
 
     const NOW: UnixTime = 1_800_000_000;
+
+    fn pinned() -> Arc<dyn Clock> {
+        Arc::new(crate::clock::FixedClock::new(NOW))
+    }
     const GOOD: &str = "correct horse battery staple 42";
 
     fn config(free_attempts: i64) -> Config {
@@ -262,7 +271,10 @@ mod tests {
 
     async fn accounts_with(config: &Config) -> (Arc<Accounts>, Arc<dyn Store>) {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
-        (Arc::new(Accounts::new(store.clone(), config)), store)
+        (
+            Arc::new(Accounts::new(store.clone(), config, pinned())),
+            store,
+        )
     }
 
     async fn accounts() -> (Arc<Accounts>, Arc<dyn Store>) {
@@ -604,12 +616,13 @@ mod tests {
         let weak = Accounts::with_params(
             store.clone(),
             &cfg,
+            pinned(),
             argon2::Params::new(64, 1, 1, None).unwrap(),
         );
         weak.create_user("ivy@example.com", None, &pw(GOOD), NOW)
             .await
             .unwrap();
-        let strong = Accounts::new(store.clone(), &cfg);
+        let strong = Accounts::new(store.clone(), &cfg, pinned());
         let user = login(&strong, "ivy@example.com", GOOD, NOW + 5)
             .await
             .unwrap();

@@ -8,18 +8,39 @@ use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::secret::TokenHash;
 use crate::store::ThrottleStore;
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// governor's view of Sesame's [`crate::clock::Clock`], so that the per-IP limit follows the
+/// same (in tests, pinned) time as every other rule. Whole seconds are enough for per-minute
+/// quotas.
+#[derive(Clone)]
+struct RuleClock(Arc<dyn crate::clock::Clock>);
+
+impl governor::clock::Clock for RuleClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.0.now()).unwrap_or(0))
+    }
+}
+
+type PerIpLimiter =
+    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, RuleClock, NoOpMiddleware<Duration>>;
 
 /// How often (in checks) idle per-IP entries are swept from memory.
 const SWEEP_EVERY: u64 = 4096;
 
 /// The throttle policy.
 pub struct LoginThrottle {
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_ip: Option<PerIpLimiter>,
     checks: AtomicU64,
     free_attempts: i64,
     max_lock_seconds: i64,
@@ -27,10 +48,15 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     /// From `login.*` configuration; `per_ip_per_minute = 0` turns the per-IP limit off.
-    pub fn new(config: &Config) -> LoginThrottle {
+    pub fn new(config: &Config, clock: Arc<dyn crate::clock::Clock>) -> LoginThrottle {
         LoginThrottle {
-            per_ip: NonZeroU32::new(config.login_per_ip_per_minute)
-                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            per_ip: NonZeroU32::new(config.login_per_ip_per_minute).map(|n| {
+                RateLimiter::new(
+                    Quota::per_minute(n),
+                    DefaultKeyedStateStore::default(),
+                    RuleClock(clock),
+                )
+            }),
             checks: AtomicU64::new(0),
             free_attempts: config.login_free_attempts.max(0),
             max_lock_seconds: config.login_max_lock_seconds.max(1),
@@ -44,7 +70,6 @@ impl LoginThrottle {
     }
 
     /// The per-IP limit; IPv6 addresses count per /64, the smallest block one host gets.
-    /// Runs on governor's own clock, not the pinned one.
     pub fn check_ip(&self, ip: Option<IpAddr>) -> Result<(), LoginError> {
         let (Some(limiter), Some(ip)) = (&self.per_ip, ip) else {
             return Ok(());
@@ -54,7 +79,7 @@ impl LoginThrottle {
             limiter.shrink_to_fit();
         }
         limiter.check_key(&ip_block(ip)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(limiter.clock().now());
             LoginError::Throttled {
                 retry_after: i64::try_from(wait.as_secs())
                     .unwrap_or(i64::MAX)
@@ -131,7 +156,10 @@ mod tests {
         file.login.free_attempts = free;
         file.login.max_lock_seconds = max_lock;
         file.login.per_ip_per_minute = per_ip;
-        LoginThrottle::new(&file.resolve().unwrap())
+        LoginThrottle::new(
+            &file.resolve().unwrap(),
+            Arc::new(crate::clock::FixedClock::new(1_700_000_000)),
+        )
     }
 
     #[test]

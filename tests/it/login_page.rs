@@ -521,6 +521,17 @@ async fn per_ip_limit_answers_429() {
     }
     assert!(statuses[..3].iter().all(|s| *s == 401), "{statuses:?}");
     assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The limit runs on the pinned clock: a minute later the budget is back.
+    server.clock.advance(60);
+    let (login, _) = login_page(&server, &client, &person).await;
+    let resp = person
+        .submit_login(
+            &login,
+            "spray9@example.com",
+            "wrong password, wrong password",
+        )
+        .await;
+    assert_eq!(resp.status(), 401);
 }
 
 #[tokio::test]
