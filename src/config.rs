@@ -334,8 +334,7 @@ impl FileConfig {
         };
         // Lifetimes are bounded so that `now + ttl` can never overflow, and so that a typo
         // cannot mint tokens for years: a day for tokens and waits, a year for sessions.
-        let positive = |key: &'static str, v: i64| {
-            let max = if key == "session.ttl" { YEAR } else { DAY };
+        let seconds = |key: &'static str, v: i64, max: i64| {
             if (1..=max).contains(&v) {
                 Ok(v)
             } else {
@@ -345,7 +344,7 @@ impl FileConfig {
                 ))
             }
         };
-        let code_ttl = positive("tokens.code_ttl", self.tokens.code_ttl)?;
+        let code_ttl = seconds("tokens.code_ttl", self.tokens.code_ttl, DAY)?;
         if code_ttl > 600 {
             return Err(invalid(
                 "tokens.code_ttl",
@@ -405,18 +404,24 @@ impl FileConfig {
             database_url: self.database_url,
             kek,
             kek_file: PathBuf::from(self.kek_file),
-            access_token_ttl: positive("tokens.access_token_ttl", self.tokens.access_token_ttl)?,
-            id_token_ttl: positive("tokens.id_token_ttl", self.tokens.id_token_ttl)?,
+            access_token_ttl: seconds(
+                "tokens.access_token_ttl",
+                self.tokens.access_token_ttl,
+                DAY,
+            )?,
+            id_token_ttl: seconds("tokens.id_token_ttl", self.tokens.id_token_ttl, DAY)?,
             code_ttl,
-            authorization_request_ttl: positive(
+            authorization_request_ttl: seconds(
                 "tokens.authorization_request_ttl",
                 self.tokens.authorization_request_ttl,
+                DAY,
             )?,
-            session_ttl: positive("session.ttl", self.session.ttl)?,
+            session_ttl: seconds("session.ttl", self.session.ttl, YEAR)?,
             login_free_attempts: self.login.free_attempts,
-            login_max_lock_seconds: positive(
+            login_max_lock_seconds: seconds(
                 "login.max_lock_seconds",
                 self.login.max_lock_seconds,
+                DAY,
             )?,
             login_per_ip_per_minute: self.login.per_ip_per_minute,
             password_min_length: self.password.min_length,
