@@ -162,7 +162,7 @@ impl Accounts {
             Ok(email) => self.store.user_by_email(&email).await?,
             Err(_) => None,
         };
-        let Some(mut user) = user.filter(|u| !u.disabled) else {
+        let Some(mut user) = user.filter(User::is_active) else {
             self.spend_dummy_verify(normalized).await;
             return Err(LoginError::InvalidCredentials);
         };
@@ -179,6 +179,12 @@ impl Accounts {
             self.rehash(&mut user, normalized).await;
         }
         Ok(user)
+    }
+
+    /// The user with this id if the account is active ([`User::is_active`]); `None` for an
+    /// unknown or disabled account. Every check that a user may still act goes through here.
+    pub async fn active_user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.store.user_by_id(id).await?.filter(User::is_active))
     }
 
     /// Verifies against the dummy hash so that a login without a usable account costs what a

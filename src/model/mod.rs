@@ -33,6 +33,13 @@ pub struct User {
 }
 
 /// A scope token broke RFC 6749 §3.3's syntax.
+impl User {
+    /// Whether the account may sign in and use its tokens: the one place this rule lives.
+    pub fn is_active(&self) -> bool {
+        !self.disabled
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("'{0}' is not a valid scope")]
 pub struct InvalidScope(pub String);
