@@ -261,6 +261,18 @@ pub enum ResponseMode {
     FormPost,
 }
 
+/// The `claims` request parameter (OIDC Core §5.5), reduced to the claim names Sesame has:
+/// which to put in the ID token and which to return at userinfo, beyond what the scopes give.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedClaims {
+    /// Claims asked for in the ID token.
+    #[serde(default)]
+    pub id_token: Vec<String>,
+    /// Claims asked for at the UserInfo endpoint.
+    #[serde(default)]
+    pub userinfo: Vec<String>,
+}
+
 /// A validated `/authorize` request waiting for login or consent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
@@ -284,6 +296,9 @@ pub struct AuthorizationRequest {
     /// Set once the person has logged in for this request (satisfies `prompt=login`/`max_age`).
     #[serde(default)]
     pub authenticated_session: Option<String>,
+    /// The validated `claims` parameter, if one was sent.
+    #[serde(default)]
+    pub claims: Option<RequestedClaims>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }

@@ -286,6 +286,7 @@ async fn validate(
         login_hint: single("login_hint").map(|h| h.chars().take(254).collect()),
         id_token_hint_sub,
         authenticated_session: None,
+        claims: None,
         created_at: now,
         expires_at: now + state.config.authorization_request_ttl,
     };
@@ -441,6 +442,7 @@ pub async fn issue_code(
         expires_at: now + state.config.code_ttl,
         redeemed_at: None,
         issued: None,
+        claims: request.claims.clone(),
     };
     if let Err(e) = state.store.insert_code(&record).await {
         return state.templates.incident_page(&e);

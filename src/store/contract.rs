@@ -10,8 +10,8 @@ use super::{Store, StoreError};
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, ResponseMode, Scope, Session, SigningKey, TokenEndpointAuthMethod, User,
-    UserId,
+    IssuedToken, KeyState, RequestedClaims, ResponseMode, Scope, Session, SigningKey,
+    TokenEndpointAuthMethod, User, UserId,
 };
 use crate::secret::{TokenHash, random_bytes, random_id, random_token};
 use futures_util::future::BoxFuture;
@@ -182,6 +182,7 @@ fn new_request(expires_at: UnixTime) -> AuthorizationRequest {
         login_hint: Some("ada@example.com".into()),
         id_token_hint_sub: None,
         authenticated_session: Some(random_id()),
+        claims: Some(RequestedClaims::default()),
         created_at: NOW - 10,
         expires_at,
     }
@@ -204,6 +205,10 @@ fn new_code(expires_at: UnixTime) -> AuthorizationCode {
         expires_at,
         redeemed_at: None,
         issued: None,
+        claims: Some(RequestedClaims {
+            id_token: vec!["email".into()],
+            userinfo: vec!["name".into()],
+        }),
     }
 }
 

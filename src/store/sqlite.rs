@@ -207,7 +207,7 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, \
-         sid, amr, created_at, expires_at, redeemed_at, issued_jti, issued_expires_at"
+         sid, amr, created_at, expires_at, redeemed_at, issued_jti, issued_expires_at, claims"
     };
 }
 
@@ -233,6 +233,9 @@ fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
         expires_at: col(row, "expires_at")?,
         redeemed_at: col(row, "redeemed_at")?,
         issued,
+        claims: col::<Option<String>>(row, "claims")?
+            .map(|c| from_json(&c))
+            .transpose()?,
     })
 }
 
@@ -464,7 +467,7 @@ impl CodeStore for SqliteStore {
         sqlx::query(concat!(
             "INSERT INTO authorization_codes (",
             code_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(code.code_hash.as_str())
         .bind(code.client_id.as_str())
@@ -481,6 +484,7 @@ impl CodeStore for SqliteStore {
         .bind(code.redeemed_at)
         .bind(code.issued.as_ref().map(|i| i.jti.as_str()))
         .bind(code.issued.as_ref().map(|i| i.expires_at))
+        .bind(code.claims.as_ref().map(to_json).transpose()?)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
