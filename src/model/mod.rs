@@ -331,6 +331,8 @@ pub struct AuthorizationCode {
     pub redeemed_at: Option<UnixTime>,
     /// The access token issued at redemption.
     pub issued: Option<IssuedToken>,
+    /// The `claims` parameter of the request the code answers (OIDC Core §5.5).
+    pub claims: Option<RequestedClaims>,
 }
 
 /// What happened when a code was presented.
