@@ -160,3 +160,34 @@ async fn a_clients_own_token_gets_no_userinfo() {
     assert_eq!(status, 403, "RFC 6750 §3.1 insufficient_scope");
     assert!(www.contains("error=\"insufficient_scope\""), "{www}");
 }
+
+#[tokio::test]
+async fn userinfo_returns_claims_the_token_carries_from_the_claims_parameter() {
+    // OIDC Core §5.5: a claim requested for UserInfo is returned even without its scope. The
+    // token is minted as the token endpoint would for such a request.
+    let server = TestServer::start().await;
+    let user = server.user("asked@example.com").await;
+    let now = server.now();
+    let claims = sesame::oauth::tokens::AccessTokenClaims {
+        iss: server.issuer.clone(),
+        sub: user.id.0.clone(),
+        aud: server.issuer.clone(),
+        client_id: "client-x".into(),
+        scope: "openid".into(),
+        iat: now,
+        exp: now + 300,
+        jti: sesame::secret::random_id(),
+        auth_time: Some(now),
+        sid: Some("sid-x".into()),
+        userinfo_claims: vec!["name".into()],
+    };
+    let at = sesame::oauth::tokens::mint_access_token(&server.state.keys, &claims).unwrap();
+    let (status, _, body) = server.userinfo(&at).await;
+    assert_eq!(status, 200, "{body}");
+    let info: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        info,
+        serde_json::json!({"sub": user.id.0, "name": "Test Person"}),
+        "name by request, email not (neither scope nor request)"
+    );
+}
