@@ -468,6 +468,66 @@ mod tests {
         ));
     }
 
+    /// ASVS 6.3.8, proven by counting rather than timing: every outcome of a checked login
+    /// costs exactly one argon2 verification, so none can be told apart by its work.
+    #[tokio::test]
+    async fn every_checked_login_costs_exactly_one_argon2_verification() {
+        let (a, store) = accounts_with(&config(100)).await;
+        let user = a
+            .create_user("judy@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        a.create_user("kim@example.com", None, &pw(GOOD), NOW)
+            .await
+            .unwrap();
+        store.set_user_disabled(&user.id, true).await.unwrap();
+        let overlong = "z".repeat(10_000);
+        for (what, email, password, succeeds) in [
+            ("right password", "kim@example.com", GOOD, true),
+            ("unknown email", "nobody@example.com", GOOD, false),
+            (
+                "wrong password",
+                "kim@example.com",
+                "wrong password, wrong password",
+                false,
+            ),
+            ("disabled user", "judy@example.com", GOOD, false),
+            (
+                "over-long password",
+                "kim@example.com",
+                overlong.as_str(),
+                false,
+            ),
+            ("malformed email", "not an email", GOOD, false),
+        ] {
+            let before = a.hasher.verifications();
+            let outcome = login(&a, email, password, NOW).await;
+            assert_eq!(outcome.is_ok(), succeeds, "{what}: {outcome:?}");
+            assert!(
+                succeeds || matches!(outcome, Err(LoginError::InvalidCredentials)),
+                "{what}: {outcome:?}"
+            );
+            assert_eq!(a.hasher.verifications() - before, 1, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_refused_by_the_throttle_costs_no_verification() {
+        let mut file = FileConfig::default();
+        file.login.per_ip_per_minute = 1;
+        let (a, _) = accounts_with(&file.resolve().unwrap()).await;
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let _ = a
+            .authenticate("lee@example.com", &pw(GOOD), Some(ip), NOW)
+            .await;
+        let before = a.hasher.verifications();
+        let r = a
+            .authenticate("lee@example.com", &pw(GOOD), Some(ip), NOW)
+            .await;
+        assert!(matches!(r, Err(LoginError::Throttled { .. })), "{r:?}");
+        assert_eq!(a.hasher.verifications(), before);
+    }
+
     #[tokio::test]
     async fn an_overlong_password_at_login_is_just_invalid() {
         let (a, _) = accounts().await;

@@ -6,6 +6,7 @@ use argon2::{
     PasswordVerifier as _, Version,
 };
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
@@ -50,6 +51,9 @@ pub struct Hasher {
     /// A hash of a random password under `params`; unknown users are verified against it so
     /// that they cost the same time as known ones (ASVS 6.3.8).
     dummy: String,
+    /// argon2 verifications run so far: the seam that proves equal work (one per login,
+    /// whatever the outcome) without timing anything.
+    verifications: Arc<AtomicU64>,
 }
 
 impl Hasher {
@@ -62,6 +66,7 @@ impl Hasher {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             dummy,
+            verifications: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -95,8 +100,14 @@ impl Hasher {
     /// Checks an already normalised password against a stored PHC string.
     pub async fn verify(&self, normalized: String, phc: String) -> Result<Verification, HashError> {
         let params = self.params.clone();
-        self.run(move || verify_now(&params, normalized.as_bytes(), &phc))
+        let verifications = self.verifications.clone();
+        self.run(move || verify_now(&params, normalized.as_bytes(), &phc, &verifications))
             .await?
+    }
+
+    /// How many argon2 verifications this hasher has run (real and dummy alike).
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Spends the same work as [`Hasher::verify`] against the dummy hash; the answer is
@@ -120,8 +131,14 @@ fn hash_now(params: &Params, password: &[u8]) -> Result<String, HashError> {
         .map_err(|e| HashError::Argon2(e.to_string()))
 }
 
-fn verify_now(params: &Params, password: &[u8], phc: &str) -> Result<Verification, HashError> {
+fn verify_now(
+    params: &Params,
+    password: &[u8],
+    phc: &str,
+    verifications: &AtomicU64,
+) -> Result<Verification, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|e| HashError::Argon2(e.to_string()))?;
+    verifications.fetch_add(1, Ordering::Relaxed);
     // The stored hash's own algorithm, version and cost are used to verify it.
     let matches = match argon2(params).verify_password(password, &parsed) {
         Ok(()) => true,
@@ -180,6 +197,22 @@ mod tests {
             .await
             .unwrap();
         assert!(!wrong.matches);
+    }
+
+    #[tokio::test]
+    async fn verifications_are_counted_and_hashes_are_not() {
+        let hasher = Hasher::new(cheap(), 1).unwrap();
+        assert_eq!(
+            hasher.verifications(),
+            0,
+            "the dummy hash is no verification"
+        );
+        let phc = hasher.hash("pw".into()).await.unwrap();
+        assert_eq!(hasher.verifications(), 0);
+        hasher.verify("pw".into(), phc.clone()).await.unwrap();
+        hasher.verify("wrong".into(), phc).await.unwrap();
+        hasher.verify_dummy("pw".into()).await.unwrap();
+        assert_eq!(hasher.verifications(), 3);
     }
 
     #[tokio::test]

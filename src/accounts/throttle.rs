@@ -47,7 +47,9 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
-    /// From `login.*` configuration; `per_ip_per_minute = 0` turns the per-IP limit off.
+    /// From `login.*` configuration. Configuration refuses `login.per_ip_per_minute = 0`
+    /// ("must be at least 1"), so a running server always limits per IP; only a `Config` built
+    /// in code with 0 gets no per-IP limit (rather than a panic).
     pub fn new(config: &Config, clock: Arc<dyn crate::clock::Clock>) -> LoginThrottle {
         LoginThrottle {
             per_ip: NonZeroU32::new(config.login_per_ip_per_minute).map(|n| {

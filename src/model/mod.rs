@@ -32,7 +32,6 @@ pub struct User {
     pub created_at: UnixTime,
 }
 
-/// A scope token broke RFC 6749 §3.3's syntax.
 impl User {
     /// Whether the account may sign in and use its tokens: the one place this rule lives.
     pub fn is_active(&self) -> bool {
@@ -40,6 +39,7 @@ impl User {
     }
 }
 
+/// A scope token broke RFC 6749 §3.3's syntax.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("'{0}' is not a valid scope")]
 pub struct InvalidScope(pub String);

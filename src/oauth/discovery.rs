@@ -1,12 +1,35 @@
 //! OpenID Connect Discovery 1.0 §3: the provider metadata, rendered once at start.
 
 use crate::config::Config;
+use crate::oauth::tokens;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 /// The scopes Sesame understands.
 pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email"];
+
+/// The claims Sesame's ID tokens and UserInfo responses can carry: the protocol's and the
+/// user claims of [`tokens::USER_CLAIMS`].
+fn claims_supported() -> Vec<&'static str> {
+    let protocol = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "sid",
+        "amr",
+        "azp",
+    ];
+    protocol
+        .into_iter()
+        .chain(tokens::USER_CLAIMS.iter().copied())
+        .collect()
+}
 
 /// Renders the metadata document. Advertises only what is implemented.
 pub fn render(config: &Config) -> Vec<u8> {
@@ -27,11 +50,9 @@ pub fn render(config: &Config) -> Vec<u8> {
             ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
-            "azp", "name", "email", "email_verified"
-        ],
-        "claims_parameter_supported": false,
+        "claims_supported": claims_supported(),
+        // OIDC Core §5.5, for the user claims Sesame holds.
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
@@ -61,6 +82,16 @@ mod tests {
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8080/jwks");
+        assert_eq!(doc["claims_parameter_supported"], true);
+        for claim in ["sub", "auth_time", "email", "email_verified", "name"] {
+            assert!(
+                doc["claims_supported"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(claim)),
+                "{claim}"
+            );
+        }
         assert!(
             !doc["id_token_signing_alg_values_supported"]
                 .as_array()

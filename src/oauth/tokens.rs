@@ -1,17 +1,77 @@
-//! Minting and verifying the JWTs Sesame issues. OWNER: keys helper.
+//! The JWTs Sesame issues, in one place: the claims of every kind of token (built here and
+//! nowhere else), signing, and the one validation of a presented bearer access token.
+//!
+//! Claims building is pure — the issuer, the grant's facts and `now` in, claims out — so each
+//! rule is unit-tested without a server. Kinds to come are one more builder each: a refreshed ID
+//! token is [`id_token_claims`] with `nonce: None` and the refresh's `now`, the rest repeated from
+//! the grant (OIDC Core §12.2); a logout token (OIDC Back-Channel Logout 1.0 §2.4) gets its own
+//! claims type and builder beside these.
 
+use crate::accounts::Accounts;
 use crate::clock::UnixTime;
 use crate::keys::{KeyError, KeyManager};
+use crate::model::{Scope, User, UserId};
+use crate::store::{Store, StoreError};
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+/// The claims Sesame holds about a person (OIDC Core §5.1): the only ones a scope or the
+/// `claims` request parameter (§5.5) can bring into a token or a UserInfo response.
+pub const USER_CLAIMS: &[&str] = &["email", "email_verified", "name"];
+
+/// The user claims a scope value stands for (OIDC Core §5.4), among those Sesame holds.
+fn claims_of_scope(scope: &str) -> &'static [&'static str] {
+    match scope {
+        "email" => &["email", "email_verified"],
+        "profile" => &["name"],
+        _ => &[],
+    }
+}
+
+/// Claims about the user, each present only when asked for and known.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl UserClaims {
+    /// `user`'s claims that `scope` (OIDC Core §5.4) or the `claims` parameter (§5.5, by name)
+    /// ask for. Names Sesame does not hold are ignored; a claim without a value (no name) is
+    /// left out rather than sent empty (§5.3.2).
+    pub fn of(user: &User, scope: Option<&Scope>, requested: &[String]) -> UserClaims {
+        let asked = |claim: &str| {
+            requested.iter().any(|r| r == claim)
+                || scope.is_some_and(|s| s.iter().any(|t| claims_of_scope(t).contains(&claim)))
+        };
+        UserClaims {
+            email: asked("email").then(|| user.email.clone()),
+            email_verified: asked("email_verified").then_some(user.email_verified),
+            name: user.name.clone().filter(|_| asked("name")),
+        }
+    }
+}
+
+/// The requested claim names Sesame holds, each once, in [`USER_CLAIMS`] order.
+fn known_claims(requested: &[String]) -> Vec<String> {
+    USER_CLAIMS
+        .iter()
+        .filter(|c| requested.iter().any(|r| r == *c))
+        .map(|c| c.to_string())
+        .collect()
+}
+
 /// RFC 9068 access-token claims.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
-    /// The user's id, or the client_id for client_credentials.
+    /// The user's id, or the client_id for client_credentials (RFC 9068 §2.2).
     pub sub: String,
     /// The default resource: the issuer.
     pub aud: String,
@@ -21,10 +81,24 @@ pub struct AccessTokenClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The user's authentication time; present exactly on tokens issued on a person's behalf.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// A private claim (RFC 7519 §4.3): the user claims the `claims` request parameter asked
+    /// for at UserInfo (OIDC Core §5.5), carried here so that userinfo honours them from the
+    /// token alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
+}
+
+impl AccessTokenClaims {
+    /// Whether the token was issued on a person's behalf (it carries the login's `auth_time`)
+    /// rather than to a client for itself (client_credentials, RFC 6749 §4.4).
+    pub fn is_for_user(&self) -> bool {
+        self.auth_time.is_some()
+    }
 }
 
 /// OIDC Core §2 ID-token claims.
@@ -44,6 +118,109 @@ pub struct IdTokenClaims {
     pub sid: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// User claims the `claims` request parameter asked for in the ID token (OIDC Core §5.5).
+    #[serde(flatten)]
+    pub user: UserClaims,
+}
+
+/// The UserInfo response (OIDC Core §5.3.2): `sub` and the user claims asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfoClaims {
+    pub sub: String,
+    #[serde(flatten)]
+    pub user: UserClaims,
+}
+
+/// The sign-in a person's tokens come from: repeated unchanged in every token of the grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Login<'a> {
+    pub auth_time: UnixTime,
+    /// The IdP session's public id.
+    pub sid: &'a str,
+    /// Authentication methods (`amr`).
+    pub amr: &'a [String],
+}
+
+/// The facts of one access token.
+#[derive(Clone, Debug)]
+pub struct AccessTokenGrant<'a> {
+    /// The user's id, or the client's own id for client_credentials (RFC 9068 §2.2).
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a Scope,
+    pub jti: String,
+    pub now: UnixTime,
+    pub expires_at: UnixTime,
+    /// The person's sign-in; `None` for a client's own token.
+    pub login: Option<Login<'a>>,
+    /// The `userinfo` member of the `claims` request parameter (OIDC Core §5.5).
+    pub userinfo_claims: &'a [String],
+}
+
+/// The facts of one ID token.
+#[derive(Clone, Debug)]
+pub struct IdTokenGrant<'a> {
+    pub user: &'a User,
+    pub client_id: &'a str,
+    pub login: Login<'a>,
+    /// The authorization request's nonce; `None` for a refreshed ID token (OIDC Core §12.2).
+    pub nonce: Option<&'a str>,
+    /// The access token issued beside it, for `at_hash` (OIDC Core §3.1.3.6).
+    pub access_token: Option<&'a str>,
+    /// The `id_token` member of the `claims` request parameter (OIDC Core §5.5).
+    pub requested: &'a [String],
+    pub now: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// The claims of an RFC 9068 access token for the default resource (the issuer).
+pub fn access_token_claims(issuer: &str, grant: AccessTokenGrant<'_>) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: issuer.to_string(),
+        sub: grant.sub.to_string(),
+        aud: issuer.to_string(),
+        client_id: grant.client_id.to_string(),
+        scope: grant.scope.to_string(),
+        iat: grant.now,
+        exp: grant.expires_at,
+        jti: grant.jti,
+        auth_time: grant.login.map(|l| l.auth_time),
+        sid: grant.login.map(|l| l.sid.to_string()),
+        // Only a person has user claims to ask for.
+        userinfo_claims: match grant.login {
+            Some(_) => known_claims(grant.userinfo_claims),
+            None => Vec::new(),
+        },
+    }
+}
+
+/// The claims of an ID token (OIDC Core §2, §3.1.3.6). With an access token issued beside it,
+/// scopes bring their claims to UserInfo, not here (§5.4); only claims the `claims` parameter
+/// names for the ID token are added (§5.5).
+pub fn id_token_claims(issuer: &str, grant: IdTokenGrant<'_>) -> IdTokenClaims {
+    IdTokenClaims {
+        iss: issuer.to_string(),
+        sub: grant.user.id.0.clone(),
+        aud: grant.client_id.to_string(),
+        azp: grant.client_id.to_string(),
+        exp: grant.expires_at,
+        iat: grant.now,
+        auth_time: grant.login.auth_time,
+        nonce: grant.nonce.map(str::to_string),
+        at_hash: grant.access_token.map(at_hash),
+        sid: grant.login.sid.to_string(),
+        amr: grant.login.amr.to_vec(),
+        user: UserClaims::of(grant.user, None, grant.requested),
+    }
+}
+
+/// The UserInfo claims for a validated user token: by its scopes (OIDC Core §5.4) and by the
+/// claims it carries from the `claims` parameter (§5.5).
+pub fn userinfo_claims(user: &User, token: &AccessTokenClaims, scope: &Scope) -> UserInfoClaims {
+    UserInfoClaims {
+        sub: user.id.0.clone(),
+        user: UserClaims::of(user, Some(scope), &token.userinfo_claims),
+    }
 }
 
 /// The JOSE `typ` of access tokens (RFC 9068 §2.1).
@@ -75,8 +252,9 @@ pub fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
 }
 
-/// Verifies an access token: signature and `typ: at+jwt` (so ID tokens are refused), `iss` ==
-/// `issuer`, `aud` == `issuer`, `exp > now`. Revocation is the caller's (it needs the store).
+/// Verifies an access token on its own: signature and `typ: at+jwt` (so ID tokens are
+/// refused), `iss` == `issuer`, `aud` == `issuer`, `exp > now`, `iat` not beyond the skew.
+/// Revocation and the subject need the store: [`validate_access_token`] adds them.
 pub fn verify_access_token(
     keys: &KeyManager,
     issuer: &str,
@@ -98,7 +276,72 @@ pub fn verify_access_token(
     if claims.iat > now.saturating_add(MAX_IAT_SKEW) {
         return invalid("issued in the future");
     }
+    // A client's own token names the client as its subject (RFC 9068 §2.2).
+    if !claims.is_for_user() && claims.sub != claims.client_id {
+        return invalid("a client token whose sub is not its client");
+    }
     Ok(claims)
+}
+
+/// Why a presented bearer access token was refused. Every variant but `Store` is RFC 6750
+/// §3.1 `invalid_token`.
+#[derive(Debug, thiserror::Error)]
+pub enum BearerError {
+    /// Signature, `typ`, issuer, audience, expiry or `iat` failed.
+    #[error("the access token is invalid or expired")]
+    Invalid(#[source] KeyError),
+    /// The `jti` is on the deny-list.
+    #[error("the access token has been revoked")]
+    Revoked,
+    /// A person's token whose user is unknown or disabled.
+    #[error("the access token's subject is not an active user")]
+    InactiveUser,
+    /// The store could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whose a validated access token is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSubject {
+    /// Issued on a person's behalf; the user is active now.
+    User(User),
+    /// A client's own token (client_credentials): `sub` is its `client_id`.
+    Client,
+}
+
+/// An access token that passed [`validate_access_token`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedAccessToken {
+    pub claims: AccessTokenClaims,
+    pub subject: TokenSubject,
+}
+
+/// The one validation of a presented access token, for every endpoint that accepts one:
+/// [`verify_access_token`] (signature, `typ`, issuer, expiry, `iat` skew), then the deny-list,
+/// then — for a person's token — that the user is active ([`Accounts::active_user`]).
+pub async fn validate_access_token(
+    keys: &KeyManager,
+    store: &dyn Store,
+    accounts: &Accounts,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<ValidatedAccessToken, BearerError> {
+    let claims = verify_access_token(keys, issuer, token, now).map_err(BearerError::Invalid)?;
+    if store.is_access_token_revoked(&claims.jti).await? {
+        return Err(BearerError::Revoked);
+    }
+    let subject = if claims.is_for_user() {
+        let user = accounts
+            .active_user(&UserId(claims.sub.clone()))
+            .await?
+            .ok_or(BearerError::InactiveUser)?;
+        TokenSubject::User(user)
+    } else {
+        TokenSubject::Client
+    };
+    Ok(ValidatedAccessToken { claims, subject })
 }
 
 #[cfg(test)]
@@ -131,6 +374,7 @@ mod tests {
             jti: "jti-1".into(),
             auth_time: Some(NOW - 10),
             sid: Some("sid-1".into()),
+            userinfo_claims: vec![],
         }
     }
 
@@ -147,6 +391,7 @@ mod tests {
             at_hash: None,
             sid: "sid-1".into(),
             amr: vec!["pwd".into()],
+            user: UserClaims::default(),
         }
     }
 
@@ -233,5 +478,358 @@ mod tests {
         );
 
         reject("not.a.token", NOW, "garbage");
+    }
+    fn user(name: Option<&str>) -> User {
+        User {
+            id: UserId("user-1".into()),
+            email: "ada@example.com".into(),
+            name: name.map(str::to_string),
+            email_verified: true,
+            password_hash: "$argon2id$unused".into(),
+            password_changed_at: NOW - 1000,
+            disabled: false,
+            created_at: NOW - 1000,
+        }
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    const AMR: &[String] = &[];
+
+    fn login() -> Login<'static> {
+        Login {
+            auth_time: NOW - 10,
+            sid: "sid-1",
+            amr: AMR,
+        }
+    }
+
+    fn id_grant<'a>(user: &'a User, requested: &'a [String]) -> IdTokenGrant<'a> {
+        IdTokenGrant {
+            user,
+            client_id: "client-1",
+            login: login(),
+            nonce: Some("n-1"),
+            access_token: Some("the.access.token"),
+            requested,
+            now: NOW,
+            expires_at: NOW + 600,
+        }
+    }
+
+    #[test]
+    fn access_token_claims_of_a_persons_grant_carry_the_login_and_requested_userinfo_claims() {
+        let scope = Scope::parse("openid email").unwrap();
+        let requested = names(&["name", "shoe_size", "name", "email_verified"]);
+        let claims = access_token_claims(
+            ISSUER,
+            AccessTokenGrant {
+                sub: "user-1",
+                client_id: "client-1",
+                scope: &scope,
+                jti: "jti-1".into(),
+                now: NOW,
+                expires_at: NOW + 600,
+                login: Some(login()),
+                userinfo_claims: &requested,
+            },
+        );
+        assert_eq!(
+            claims,
+            AccessTokenClaims {
+                iss: ISSUER.into(),
+                sub: "user-1".into(),
+                aud: ISSUER.into(),
+                client_id: "client-1".into(),
+                scope: "openid email".into(),
+                iat: NOW,
+                exp: NOW + 600,
+                jti: "jti-1".into(),
+                auth_time: Some(NOW - 10),
+                sid: Some("sid-1".into()),
+                // Known names only, each once.
+                userinfo_claims: names(&["email_verified", "name"]),
+            }
+        );
+        assert!(claims.is_for_user());
+        let json = serde_json::to_value(&claims).unwrap();
+        assert_eq!(
+            json["userinfo_claims"],
+            serde_json::json!(["email_verified", "name"])
+        );
+    }
+
+    #[test]
+    fn a_clients_own_access_token_has_the_client_as_sub_and_no_login() {
+        let scope = Scope::parse("orders:read").unwrap();
+        let requested = names(&["email"]);
+        let claims = access_token_claims(
+            ISSUER,
+            AccessTokenGrant {
+                sub: "client-1",
+                client_id: "client-1",
+                scope: &scope,
+                jti: "jti-2".into(),
+                now: NOW,
+                expires_at: NOW + 600,
+                login: None,
+                userinfo_claims: &requested,
+            },
+        );
+        assert_eq!(claims.sub, "client-1");
+        assert_eq!((claims.auth_time, claims.sid.as_deref()), (None, None));
+        assert!(
+            claims.userinfo_claims.is_empty(),
+            "no person, no user claims"
+        );
+        assert!(!claims.is_for_user());
+        let json = serde_json::to_value(&claims).unwrap();
+        for absent in ["auth_time", "sid", "userinfo_claims"] {
+            assert!(json.get(absent).is_none(), "{absent} in {json}");
+        }
+    }
+
+    #[test]
+    fn id_token_claims_repeat_the_login_and_add_only_claims_asked_for_by_name() {
+        let ada = user(Some("Ada"));
+        let claims = id_token_claims(ISSUER, id_grant(&ada, &[]));
+        assert_eq!(
+            claims,
+            IdTokenClaims {
+                iss: ISSUER.into(),
+                sub: "user-1".into(),
+                aud: "client-1".into(),
+                azp: "client-1".into(),
+                exp: NOW + 600,
+                iat: NOW,
+                auth_time: NOW - 10,
+                nonce: Some("n-1".into()),
+                at_hash: Some(at_hash("the.access.token")),
+                sid: "sid-1".into(),
+                amr: vec![],
+                // An access token is issued beside it: scopes bring claims to UserInfo (§5.4).
+                user: UserClaims::default(),
+            }
+        );
+
+        let requested = names(&["email", "name", "phone_number"]);
+        let claims = id_token_claims(ISSUER, id_grant(&ada, &requested));
+        assert_eq!(
+            claims.user,
+            UserClaims {
+                email: Some("ada@example.com".into()),
+                email_verified: None,
+                name: Some("Ada".into()),
+            }
+        );
+        let json = serde_json::to_value(&claims).unwrap();
+        assert_eq!(json["email"], "ada@example.com");
+        assert_eq!(json["name"], "Ada");
+        assert!(json.get("email_verified").is_none() && json.get("phone_number").is_none());
+
+        // A claim the user has no value for is left out, not sent empty.
+        let nameless = user(None);
+        let claims = id_token_claims(ISSUER, id_grant(&nameless, &requested));
+        assert_eq!(claims.user.name, None);
+    }
+
+    #[test]
+    fn a_refreshed_id_token_is_the_same_builder_without_nonce_and_with_a_new_iat() {
+        let ada = user(None);
+        let first = id_token_claims(ISSUER, id_grant(&ada, &[]));
+        let refreshed = id_token_claims(
+            ISSUER,
+            IdTokenGrant {
+                nonce: None,
+                now: NOW + 3000,
+                expires_at: NOW + 3600,
+                ..id_grant(&ada, &[])
+            },
+        );
+        assert_eq!(refreshed.nonce, None);
+        assert_eq!(refreshed.iat, NOW + 3000);
+        assert_eq!(
+            (&refreshed.iss, &refreshed.sub, &refreshed.aud),
+            (&first.iss, &first.sub, &first.aud)
+        );
+        assert_eq!(
+            (refreshed.auth_time, &refreshed.sid),
+            (first.auth_time, &first.sid)
+        );
+    }
+
+    #[test]
+    fn userinfo_claims_follow_scopes_and_the_claims_the_token_carries() {
+        let ada = user(Some("Ada"));
+        let mut token = access_claims();
+        let by_scope = |scope: &str, token: &AccessTokenClaims| {
+            userinfo_claims(&ada, token, &Scope::parse(scope).unwrap())
+        };
+        assert_eq!(
+            by_scope("openid", &token),
+            UserInfoClaims {
+                sub: "user-1".into(),
+                user: UserClaims::default()
+            }
+        );
+        assert_eq!(
+            by_scope("openid email profile", &token).user,
+            UserClaims {
+                email: Some("ada@example.com".into()),
+                email_verified: Some(true),
+                name: Some("Ada".into()),
+            }
+        );
+        // The claims parameter's userinfo member, carried in the token, adds to the scopes.
+        token.userinfo_claims = names(&["name"]);
+        assert_eq!(
+            by_scope("openid", &token).user,
+            UserClaims {
+                name: Some("Ada".into()),
+                ..UserClaims::default()
+            }
+        );
+        token.userinfo_claims = names(&["email_verified"]);
+        let json = serde_json::to_value(by_scope("openid profile", &token)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"sub": "user-1", "name": "Ada", "email_verified": true})
+        );
+    }
+
+    #[test]
+    fn id_tokens_without_user_claims_still_parse_as_id_token_claims() {
+        // Tokens minted before user claims existed, and id_token_hints, read back unchanged.
+        let json = serde_json::to_value(id_claims()).unwrap();
+        assert!(json.get("email").is_none());
+        let back: IdTokenClaims = serde_json::from_value(json).unwrap();
+        assert_eq!(back, id_claims());
+    }
+
+    struct Validation {
+        keys: KeyManager,
+        store: Arc<dyn Store>,
+        accounts: Accounts,
+    }
+
+    impl Validation {
+        async fn new() -> Validation {
+            let store: Arc<dyn Store> =
+                Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+            let keys = KeyManager::load_or_init(store.clone(), Kek::generate(), NOW)
+                .await
+                .unwrap();
+            let config = crate::config::FileConfig::default().resolve().unwrap();
+            let clock = Arc::new(crate::clock::FixedClock::new(NOW));
+            let accounts = Accounts::new(store.clone(), &config, clock);
+            store.create_user(&user(Some("Ada"))).await.unwrap();
+            Validation {
+                keys,
+                store,
+                accounts,
+            }
+        }
+
+        async fn validate(
+            &self,
+            claims: &AccessTokenClaims,
+            now: UnixTime,
+        ) -> Result<ValidatedAccessToken, BearerError> {
+            let token = mint_access_token(&self.keys, claims).unwrap();
+            validate_access_token(
+                &self.keys,
+                self.store.as_ref(),
+                &self.accounts,
+                ISSUER,
+                &token,
+                now,
+            )
+            .await
+        }
+    }
+
+    fn client_claims() -> AccessTokenClaims {
+        AccessTokenClaims {
+            sub: "client-1".into(),
+            scope: "orders:read".into(),
+            auth_time: None,
+            sid: None,
+            ..access_claims()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_persons_valid_token_validates_to_its_active_user() {
+        let v = Validation::new().await;
+        let validated = v.validate(&access_claims(), NOW).await.unwrap();
+        assert_eq!(validated.claims, access_claims());
+        assert_eq!(validated.subject, TokenSubject::User(user(Some("Ada"))));
+    }
+
+    #[tokio::test]
+    async fn a_clients_own_token_validates_to_the_client_without_a_user() {
+        let v = Validation::new().await;
+        let validated = v.validate(&client_claims(), NOW).await.unwrap();
+        assert_eq!(validated.subject, TokenSubject::Client);
+
+        // A client token naming anyone but its client as sub is not one we issue.
+        let claims = AccessTokenClaims {
+            sub: "user-1".into(),
+            ..client_claims()
+        };
+        let err = v.validate(&claims, NOW).await.unwrap_err();
+        assert!(matches!(err, BearerError::Invalid(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn revoked_tokens_are_refused_whoever_they_are_for() {
+        let v = Validation::new().await;
+        for claims in [access_claims(), client_claims()] {
+            v.store
+                .revoke_access_token(&claims.jti, claims.exp)
+                .await
+                .unwrap();
+            let err = v.validate(&claims, NOW).await.unwrap_err();
+            assert!(matches!(err, BearerError::Revoked), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_disabled_or_unknown_user_is_refused() {
+        let v = Validation::new().await;
+        let unknown = AccessTokenClaims {
+            sub: "nobody".into(),
+            ..access_claims()
+        };
+        let err = v.validate(&unknown, NOW).await.unwrap_err();
+        assert!(matches!(err, BearerError::InactiveUser), "{err:?}");
+
+        v.store
+            .set_user_disabled(&UserId("user-1".into()), true)
+            .await
+            .unwrap();
+        let err = v.validate(&access_claims(), NOW).await.unwrap_err();
+        assert!(matches!(err, BearerError::InactiveUser), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn validation_refuses_what_verification_refuses() {
+        let v = Validation::new().await;
+        let err = v.validate(&access_claims(), NOW + 600).await.unwrap_err();
+        assert!(matches!(err, BearerError::Invalid(_)), "expired: {err:?}");
+        let id_token = mint_id_token(&v.keys, &id_claims()).unwrap();
+        let err = validate_access_token(
+            &v.keys,
+            v.store.as_ref(),
+            &v.accounts,
+            ISSUER,
+            &id_token,
+            NOW,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, BearerError::Invalid(_)), "ID token: {err:?}");
     }
 }

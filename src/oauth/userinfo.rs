@@ -1,12 +1,13 @@
-//! The UserInfo endpoint (OIDC Core §5.3), bearer tokens in the header only (RFC 6750 §2.1).
+//! The UserInfo endpoint (OIDC Core §5.3), bearer tokens in the header only (RFC 6750 §2.1):
+//! parse the header, validate the token ([`tokens::validate_access_token`]), build the claims
+//! by scope and `claims` parameter ([`tokens::userinfo_claims`]), answer.
 
 use crate::error::{OAuthError, OAuthErrorCode, internal};
-use crate::model::{Scope, UserId};
-use crate::oauth::tokens;
+use crate::model::Scope;
+use crate::oauth::tokens::{self, BearerError, TokenSubject, UserInfoClaims, ValidatedAccessToken};
 use crate::state::AppState;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value};
 
 fn invalid_token(description: &str) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidToken, description)
@@ -23,26 +24,49 @@ pub async fn handle(
             "send the access token in the Authorization header",
         ));
     }
-    let token = req
+    let authorization = req
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.to_str().ok());
+    let token = bearer_token(authorization)
+        .ok_or_else(|| invalid_token("a bearer access token is required"))?;
+    let validated = tokens::validate_access_token(
+        &state.keys,
+        state.store.as_ref(),
+        &state.accounts,
+        &state.config.issuer,
+        token,
+        state.now(),
+    )
+    .await
+    .map_err(refusal)?;
+    let claims = userinfo(&validated)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((PRAGMA, "no-cache"))
+        .json(claims))
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1; the scheme is
+/// case-insensitive, RFC 9110 §11.1).
+fn bearer_token(authorization: Option<&str>) -> Option<&str> {
+    authorization
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .ok_or_else(|| invalid_token("a bearer access token is required"))?;
-    let now = state.now();
-    let claims = tokens::verify_access_token(&state.keys, &state.config.issuer, token, now)
-        .map_err(|_| invalid_token("the access token is invalid or expired"))?;
-    if state
-        .store
-        .is_access_token_revoked(&claims.jti)
-        .await
-        .map_err(internal)?
-    {
-        return Err(invalid_token("the access token has been revoked"));
+}
+
+/// RFC 6750 §3.1: every refusal is `invalid_token`, except a store failure.
+fn refusal(e: BearerError) -> OAuthError {
+    match e {
+        BearerError::Store(e) => internal(e),
+        other => invalid_token(&other.to_string()),
     }
-    let scopes = Scope::parse(&claims.scope)
+}
+
+/// What a validated token may see: it must carry `openid` (OIDC Core §5.3) and be a person's.
+fn userinfo(validated: &ValidatedAccessToken) -> Result<UserInfoClaims, OAuthError> {
+    let scopes = Scope::parse(&validated.claims.scope)
         .map_err(|_| invalid_token("the access token's scope is malformed"))?;
     if !scopes.contains("openid") {
         return Err(OAuthError::new(
@@ -50,27 +74,22 @@ pub async fn handle(
             "the access token lacks the openid scope",
         ));
     }
-    let user = state
-        .store
-        .user_by_id(&UserId(claims.sub.clone()))
-        .await
-        .map_err(internal)?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid_token("the access token's subject is not an active user"))?;
-    // OIDC Core §5.4: claims by scope.
-    let mut body = Map::new();
-    body.insert("sub".into(), Value::String(user.id.0.clone()));
-    if scopes.contains("email") {
-        body.insert("email".into(), Value::String(user.email.clone()));
-        body.insert("email_verified".into(), Value::Bool(user.email_verified));
+    match &validated.subject {
+        TokenSubject::User(user) => Ok(tokens::userinfo_claims(user, &validated.claims, &scopes)),
+        TokenSubject::Client => Err(invalid_token("the access token is not a user's")),
     }
-    if scopes.contains("profile")
-        && let Some(name) = &user.name
-    {
-        body.insert("name".into(), Value::String(name.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_reads_the_bearer_scheme_in_any_case_only() {
+        assert_eq!(bearer_token(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer_token(Some("bEaReR  abc ")), Some("abc"));
+        assert_eq!(bearer_token(Some("Basic abc")), None);
+        assert_eq!(bearer_token(Some("Bearer")), None);
+        assert_eq!(bearer_token(None), None);
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .insert_header((PRAGMA, "no-cache"))
-        .json(Value::Object(body)))
 }

@@ -2,10 +2,9 @@
 //! cookie jar (checklist B5, B6, B13, D1, D2, D9, F1, F3, G1).
 
 use crate::harness::{
-    ClientSpec, PASSWORD, TestServer, header, hidden_input, jwt_claims, jwt_header, query_map,
-    rp_http,
+    ClientSpec, PASSWORD, THIRD_PARTY_NAME, TestServer, assert_consent_form, assert_error_redirect,
+    assert_oauth_error, header, hidden_input, jwt_claims, jwt_header, query_map, rp_http,
 };
-use crate::token_errors::assert_token_error;
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,7 +46,13 @@ pub async fn relying_party(server: &TestServer, client: &crate::harness::TestCli
 }
 
 /// Runs the whole code flow with PKCE through `openidconnect` and checks what it returns.
-async fn full_code_flow(server: &TestServer, client: &crate::harness::TestClient) {
+/// `consent_for` names the client whose consent form the person must be shown, once; `None`
+/// means the person must see no consent page at all (a first-party client).
+async fn full_code_flow(
+    server: &TestServer,
+    client: &crate::harness::TestClient,
+    consent_for: Option<&str>,
+) {
     let user = server.user("ada@example.com").await;
     let rp = relying_party(server, client).await;
     let http = rp_http();
@@ -64,9 +69,21 @@ async fn full_code_flow(server: &TestServer, client: &crate::harness::TestClient
         .url();
 
     let person = server.person();
-    let callback = person
-        .sign_in(url.as_str(), "ada@example.com", PASSWORD)
+    let journey = person
+        .sign_in_seeing(url.as_str(), "ada@example.com", PASSWORD)
         .await;
+    let consent_pages = journey.consent_pages();
+    match consent_for {
+        Some(name) => {
+            assert_eq!(consent_pages.len(), 1, "consent asked once");
+            assert_consent_form(consent_pages[0], name, &["openid", "email", "profile"]);
+        }
+        None => assert!(
+            consent_pages.is_empty(),
+            "a first-party client asks no consent"
+        ),
+    }
+    let callback = journey.callback;
     assert!(callback.starts_with(&client.redirect_uri), "{callback}");
     let q = query_map(&callback);
     assert_eq!(
@@ -112,21 +129,21 @@ async fn full_code_flow(server: &TestServer, client: &crate::harness::TestClient
 async fn confidential_client_completes_code_flow_with_pkce_via_openidconnect() {
     let server = TestServer::start().await;
     let client = server.confidential_client().await;
-    full_code_flow(&server, &client).await;
+    full_code_flow(&server, &client, None).await;
 }
 
 #[tokio::test]
 async fn public_client_completes_code_flow_with_pkce_via_openidconnect() {
     let server = TestServer::start().await;
     let client = server.public_client().await;
-    full_code_flow(&server, &client).await;
+    full_code_flow(&server, &client, None).await;
 }
 
 #[tokio::test]
 async fn non_first_party_client_completes_code_flow_after_consent_via_openidconnect() {
     let server = TestServer::start().await;
     let client = server.third_party_client().await;
-    full_code_flow(&server, &client).await;
+    full_code_flow(&server, &client, Some(THIRD_PARTY_NAME)).await;
 }
 
 #[tokio::test]
@@ -253,7 +270,7 @@ async fn client_secret_post_client_authenticates_in_the_body_and_only_there() {
         .send()
         .await
         .unwrap();
-    assert_token_error(resp, 401, "invalid_client").await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
 
     let secret = client.secret.clone().unwrap();
     let mut with_body_credentials = form.to_vec();
@@ -287,7 +304,7 @@ async fn client_secret_basic_client_may_not_send_its_secret_in_the_body() {
         .send()
         .await
         .unwrap();
-    assert_token_error(resp, 401, "invalid_client").await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
 }
 
 #[tokio::test]
@@ -389,11 +406,9 @@ async fn consent_is_asked_once_and_remembered_per_scopes() {
         consent.contains("/consent?request="),
         "consent page first: {consent}"
     );
-    let page = person.get(&consent).await;
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    assert!(html.contains("email"), "consent lists the scopes");
-    let resp = person.submit_consent(&consent, "allow").await;
+    let page = person.see(&consent).await;
+    assert_consent_form(&page, THIRD_PARTY_NAME, &["openid", "email"]);
+    let resp = person.post_consent(&page.html, "allow").await;
     let loc = person.location(&resp);
     assert!(query_map(&loc).contains_key("code"), "{loc}");
 
@@ -406,13 +421,15 @@ async fn consent_is_asked_once_and_remembered_per_scopes() {
     );
     assert!(query_map(&loc).contains_key("code"));
 
-    // Wider scopes: asked again.
+    // Wider scopes: asked again, and the form shows the new scope.
     let request = server.auth_request(&client, &[("scope", "openid email profile")]);
-    let loc = person.location(&person.get(&request.url).await);
-    assert!(
-        loc.contains("/consent?request="),
-        "new scope needs consent: {loc}"
-    );
+    let journey = person
+        .sign_in_seeing(&request.url, "consent@example.com", PASSWORD)
+        .await;
+    let consent_pages = journey.consent_pages();
+    assert_eq!(consent_pages.len(), 1, "new scope needs consent");
+    assert_consent_form(consent_pages[0], THIRD_PARTY_NAME, &["profile"]);
+    assert!(query_map(&journey.callback).contains_key("code"));
 }
 
 #[tokio::test]
@@ -428,17 +445,17 @@ async fn consent_denied_redirects_access_denied() {
             .submit_login(&login, "deny@example.com", PASSWORD)
             .await,
     );
-    let resp = person.submit_consent(&consent, "deny").await;
-    let loc = person.location(&resp);
-    assert!(loc.starts_with(&client.redirect_uri), "{loc}");
-    let q = query_map(&loc);
-    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"));
-    assert_eq!(q["state"], request.state);
-    assert_eq!(
-        q.get("iss").map(String::as_str),
-        Some(server.issuer.as_str())
+    let page = person.see(&consent).await;
+    assert_consent_form(&page, THIRD_PARTY_NAME, &["openid", "email", "profile"]);
+    let resp = person.post_consent(&page.html, "deny").await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "access_denied",
+        Some(&request.state),
     );
-    assert!(!q.contains_key("code"));
 }
 
 #[tokio::test]

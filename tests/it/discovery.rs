@@ -50,6 +50,17 @@ async fn discovery_document_advertises_exactly_what_is_implemented() {
         doc["response_modes_supported"],
         serde_json::json!(["query", "form_post"])
     );
+    // OIDC Core §5.5: the claims parameter, for the user claims Sesame holds.
+    assert_eq!(doc["claims_parameter_supported"], true);
+    let claims = doc["claims_supported"]
+        .as_array()
+        .expect("claims_supported");
+    for claim in ["sub", "email", "email_verified", "name"] {
+        assert!(
+            claims.contains(&Value::from(claim)),
+            "claims_supported lacks {claim}"
+        );
+    }
     // Nothing that is not built yet.
     for absent in [
         "introspection_endpoint",

@@ -6,6 +6,7 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::cookie::Jar;
+use serde_json::Value;
 use sesame::clock::FixedClock;
 use sesame::config::FileConfig;
 use sesame::model::{Client, GrantType, Scope, TokenEndpointAuthMethod, User};
@@ -18,6 +19,9 @@ use url::Url;
 
 /// A password that satisfies the policy (≥ 15 characters, not common).
 pub const PASSWORD: &str = "correct horse battery staple 42";
+
+/// The display name of [`TestServer::third_party_client`], as its consent page must show it.
+pub const THIRD_PARTY_NAME: &str = "Lamplighter Notes";
 
 /// The wall clock now, in seconds.
 pub fn wall_now() -> i64 {
@@ -150,9 +154,11 @@ impl TestServer {
         self.register(ClientSpec::confidential()).await
     }
 
-    /// A confidential client that is not first-party: its users are asked for consent.
+    /// A confidential client that is not first-party, named [`THIRD_PARTY_NAME`]: its users are
+    /// asked for consent.
     pub async fn third_party_client(&self) -> TestClient {
         self.register(ClientSpec {
+            name: THIRD_PARTY_NAME.into(),
             first_party: false,
             ..ClientSpec::confidential()
         })
@@ -539,11 +545,40 @@ impl Person {
         password: &str,
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
-        let page = self.get(login_url).await;
-        assert_eq!(page.status(), 200, "login page at {login_url}");
-        let html = page.text().await.expect("login page body");
-        let request = hidden_input(&html, "request").expect("hidden input `request`");
-        let csrf = hidden_input(&html, "csrf_token").expect("hidden input `csrf_token`");
+        let html = self.page(login_url, "login").await;
+        self.post_login(&html, email, password, headers).await
+    }
+
+    /// GETs a hosted page that must answer 200; returns its HTML.
+    pub async fn page(&self, url: &str, what: &str) -> String {
+        let page = self.get(url).await;
+        assert_eq!(page.status(), 200, "{what} page at {url}");
+        page.text().await.expect("page body")
+    }
+
+    /// GETs the hosted page at `url` (it must answer 200) and keeps it as shown.
+    pub async fn see(&self, url: &str) -> ShownPage {
+        let url = self.absolute(url);
+        let path = Url::parse(&url)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default();
+        ShownPage {
+            html: self.page(&url, &path).await,
+            url,
+            path,
+        }
+    }
+
+    /// Fills and POSTs the login form of a login page's `html`.
+    async fn post_login(
+        &self,
+        html: &str,
+        email: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let request = hidden_input(html, "request").expect("hidden input `request`");
+        let csrf = hidden_input(html, "csrf_token").expect("hidden input `csrf_token`");
         let mut post = self.http.post(self.absolute("/login")).form(&[
             ("request", request.as_str()),
             ("csrf_token", &csrf),
@@ -558,11 +593,14 @@ impl Person {
 
     /// Answers the consent page at `consent_url` with `decision` (`allow` or `deny`).
     pub async fn submit_consent(&self, consent_url: &str, decision: &str) -> reqwest::Response {
-        let page = self.get(consent_url).await;
-        assert_eq!(page.status(), 200, "consent page at {consent_url}");
-        let html = page.text().await.expect("consent page body");
-        let request = hidden_input(&html, "request").expect("hidden input `request`");
-        let csrf = hidden_input(&html, "csrf_token").expect("hidden input `csrf_token`");
+        let html = self.page(consent_url, "consent").await;
+        self.post_consent(&html, decision).await
+    }
+
+    /// POSTs the consent form of a consent page's `html` with `decision`.
+    pub async fn post_consent(&self, html: &str, decision: &str) -> reqwest::Response {
+        let request = hidden_input(html, "request").expect("hidden input `request`");
+        let csrf = hidden_input(html, "csrf_token").expect("hidden input `csrf_token`");
         self.post_form(
             "/consent",
             &[
@@ -577,23 +615,173 @@ impl Person {
     /// Follows an authorization from `authorize_url` to the client's redirect: logs in if
     /// asked, allows consent if asked. Returns the final redirect to the client.
     pub async fn sign_in(&self, authorize_url: &str, email: &str, password: &str) -> String {
+        self.sign_in_seeing(authorize_url, email, password)
+            .await
+            .callback
+    }
+
+    /// As [`Person::sign_in`], keeping every hosted page the person was shown on the way.
+    pub async fn sign_in_seeing(
+        &self,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> Journey {
         let resp = self.get(authorize_url).await;
         let mut next = self.location(&resp);
+        let mut pages = Vec::new();
         for _ in 0..4 {
             let path = Url::parse(&next)
                 .map(|u| u.path().to_string())
                 .unwrap_or_default();
             if !next.starts_with(self.issuer.as_str()) {
-                return next;
+                return Journey {
+                    callback: next,
+                    pages,
+                };
             }
-            let resp = match path.as_str() {
-                "/login" => self.submit_login(&next, email, password).await,
-                "/consent" => self.submit_consent(&next, "allow").await,
+            let html = match path.as_str() {
+                "/login" | "/consent" => self.page(&next, &path).await,
                 other => panic!("unexpected stop at {other} ({next})"),
             };
+            let resp = if path == "/login" {
+                self.post_login(&html, email, password, &[]).await
+            } else {
+                self.post_consent(&html, "allow").await
+            };
+            pages.push(ShownPage {
+                url: next.clone(),
+                path,
+                html,
+            });
             next = self.location(&resp);
         }
         panic!("too many hops; last {next}")
+    }
+}
+
+/// A hosted page a person was shown.
+#[derive(Clone, Debug)]
+pub struct ShownPage {
+    /// Its absolute URL.
+    pub url: String,
+    /// Its path, e.g. `/consent`.
+    pub path: String,
+    pub html: String,
+}
+
+/// A person's way through the hosted pages to the client.
+#[derive(Clone, Debug)]
+pub struct Journey {
+    /// The final redirect to the client.
+    pub callback: String,
+    /// The hosted pages shown, in order.
+    pub pages: Vec<ShownPage>,
+}
+
+impl Journey {
+    /// The consent pages among the pages shown.
+    pub fn consent_pages(&self) -> Vec<&ShownPage> {
+        self.pages.iter().filter(|p| p.path == "/consent").collect()
+    }
+}
+
+/// Asserts that `page` is the consent form for the client named `client_name`: the name, every
+/// scope in `scopes`, a form posting to `/consent` for the pending request in the page's URL,
+/// and both answers.
+pub fn assert_consent_form(page: &ShownPage, client_name: &str, scopes: &[&str]) {
+    let html = &page.html;
+    assert_eq!(page.path, "/consent", "not a consent page: {}", page.url);
+    assert!(
+        html.contains(client_name),
+        "consent names {client_name}: {html}"
+    );
+    for scope in scopes {
+        assert!(html.contains(scope), "consent lists scope {scope}: {html}");
+    }
+    assert_eq!(form_action(html).as_deref(), Some("/consent"), "{html}");
+    let pending = query_map(&page.url).get("request").cloned();
+    assert!(
+        pending.is_some(),
+        "consent URL names its request: {}",
+        page.url
+    );
+    assert_eq!(
+        hidden_input(html, "request"),
+        pending,
+        "the form answers this request"
+    );
+    assert!(hidden_input(html, "csrf_token").is_some(), "CSRF token");
+    for decision in ["allow", "deny"] {
+        assert!(
+            html.contains(&format!("name=\"decision\" value=\"{decision}\"")),
+            "a {decision} button: {html}"
+        );
+    }
+}
+
+/// Asserts an RFC 6749 §5.2 JSON error: the one expected status, `error`, and
+/// `Cache-Control: no-store`; returns the body.
+pub async fn assert_oauth_error(resp: reqwest::Response, status: u16, error: &str) -> Value {
+    let got = resp.status().as_u16();
+    let cache = header(&resp, "cache-control");
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "status for {error}: body {body}");
+    let json: Value =
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON error body: {body}"));
+    assert_eq!(json["error"], error, "{body}");
+    assert!(
+        cache.contains("no-store"),
+        "no-store on errors too: {cache}"
+    );
+    assert!(json.get("access_token").is_none(), "no token with an error");
+    json
+}
+
+/// Asserts an RFC 6750 §3 refusal of a bearer token: 401 and a `Bearer` challenge naming
+/// `error` (e.g. `invalid_token`).
+pub fn assert_bearer_error(status: u16, www: &str, error: &str, what: &str) {
+    assert_eq!(status, 401, "{what}");
+    assert!(www.starts_with("Bearer"), "{what}: WWW-Authenticate {www}");
+    assert!(
+        www.contains(&format!("error=\"{error}\"")),
+        "{what}: WWW-Authenticate {www}"
+    );
+}
+
+/// Asserts a 302/303 to the client's redirect URI carrying `error`, `state` and `iss`
+/// (RFC 6749 §4.1.2.1, RFC 9207), and no code.
+pub fn assert_error_redirect(
+    server: &TestServer,
+    person: &Person,
+    resp: &reqwest::Response,
+    client: &TestClient,
+    error: &str,
+    state: Option<&str>,
+) {
+    let loc = person.location(resp);
+    assert!(
+        loc.starts_with(&format!("{}?", client.redirect_uri)),
+        "redirect to the registered URI: {loc}"
+    );
+    let q = query_map(&loc);
+    assert_eq!(q.get("error").map(String::as_str), Some(error), "{loc}");
+    assert_eq!(
+        q.get("state").map(String::as_str),
+        state,
+        "state echoed: {loc}"
+    );
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(server.issuer.as_str()),
+        "RFC 9207: {loc}"
+    );
+    assert!(!q.contains_key("code"), "no code with an error: {loc}");
+    if let Some(d) = q.get("error_description") {
+        assert!(
+            !d.contains(['\r', '\n', '\t']),
+            "no CR/LF/TAB in error_description"
+        );
     }
 }
 

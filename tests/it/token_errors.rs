@@ -1,27 +1,11 @@
 //! The token endpoint's refusals (checklist D1–D8, G2 for replayed codes).
 
 use crate::harness::{
-    ClientSpec, PASSWORD, TestClient, TestServer, header, jwt_claims, pkce_pair, query_map,
-    rp_http, s256,
+    ClientSpec, PASSWORD, TestClient, TestServer, assert_bearer_error, assert_oauth_error, header,
+    jwt_claims, pkce_pair, query_map, rp_http, s256,
 };
 use serde_json::Value;
 use sesame::model::Scope;
-
-/// An RFC 6749 §5.2 JSON error with `Cache-Control: no-store`; returns the body.
-pub async fn assert_token_error(resp: reqwest::Response, status: u16, error: &str) -> Value {
-    let got = resp.status().as_u16();
-    let cache = header(&resp, "cache-control");
-    let body = resp.text().await.unwrap_or_default();
-    assert_eq!(got, status, "status for {error}: body {body}");
-    let json: Value =
-        serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON error body: {body}"));
-    assert_eq!(json["error"], error, "{body}");
-    assert!(
-        cache.contains("no-store"),
-        "no-store on errors too: {cache}"
-    );
-    json
-}
 
 async fn setup(email: &str) -> (TestServer, TestClient) {
     let server = TestServer::start().await;
@@ -37,11 +21,11 @@ async fn wrong_or_missing_code_verifier_is_invalid_grant() {
     let (code, _) = server.code_for(&person, &client, "pkce@example.com").await;
     let (other_verifier, _) = pkce_pair();
     let resp = server.redeem(&client, &code, Some(&other_verifier)).await;
-    assert_token_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
 
     let (code, _) = server.code_for(&person, &client, "pkce@example.com").await;
     let resp = server.redeem(&client, &code, None).await;
-    assert_token_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
 }
 
 #[tokio::test]
@@ -58,7 +42,7 @@ async fn verifier_without_a_challenge_is_invalid_grant() {
         .await;
     let code = query_map(&callback)["code"].clone();
     let resp = server.redeem(&client, &code, Some(&request.verifier)).await;
-    assert_token_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
 }
 
 #[tokio::test]
@@ -94,13 +78,8 @@ async fn malformed_code_verifier_is_rejected() {
         .await;
     let code = query_map(&callback)["code"].clone();
     let resp = server.redeem(&client, &code, Some(short)).await;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 400);
-    assert!(
-        body["error"] == "invalid_grant" || body["error"] == "invalid_request",
-        "{body}"
-    );
+    // A parameter of the wrong form is a malformed request (RFC 6749 §5.2).
+    assert_oauth_error(resp, 400, "invalid_request").await;
 }
 
 #[tokio::test]
@@ -118,10 +97,14 @@ async fn code_redeemed_twice_is_invalid_grant_and_revokes_the_first_access_token
 
     server.clock.advance(30);
     let resp = server.redeem(&client, &code, Some(&request.verifier)).await;
-    assert_token_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
     let (status, www, _) = server.userinfo(&at).await;
-    assert_eq!(status, 401, "the first redemption's token is revoked");
-    assert!(www.contains("invalid_token"), "{www}");
+    assert_bearer_error(
+        status,
+        &www,
+        "invalid_token",
+        "the first redemption's token is revoked",
+    );
 }
 
 #[tokio::test]
@@ -163,7 +146,7 @@ async fn code_of_client_a_presented_by_client_b_is_invalid_grant() {
     let resp = server
         .redeem(&client_b, &code, Some(&request.verifier))
         .await;
-    assert_token_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
 }
 
 #[tokio::test]
@@ -190,7 +173,7 @@ async fn redirect_uri_differing_from_or_missing_versus_the_request_is_invalid_gr
             ],
         )
         .await;
-    assert_token_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
 
     let (code, request) = server.code_for(&person, &client, "redir@example.com").await;
     let resp = server
@@ -203,13 +186,9 @@ async fn redirect_uri_differing_from_or_missing_versus_the_request_is_invalid_gr
             ],
         )
         .await;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"] == "invalid_grant" || body["error"] == "invalid_request",
-        "{body}"
-    );
+    // RFC 6749 §4.1.3: redirect_uri is required when the authorization request carried one;
+    // leaving it out is a missing parameter (§5.2 invalid_request).
+    assert_oauth_error(resp, 400, "invalid_request").await;
 }
 
 #[tokio::test]
@@ -221,7 +200,7 @@ async fn expired_code_is_invalid_grant() {
         .await;
     server.clock.advance(61);
     let resp = server.redeem(&client, &code, Some(&request.verifier)).await;
-    assert_token_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
 }
 
 #[tokio::test]
@@ -247,7 +226,7 @@ async fn wrong_client_secret_is_401_invalid_client_with_basic_challenge() {
     };
     let resp = server.redeem(&wrong, &code, Some(&request.verifier)).await;
     let www = header(&resp, "www-authenticate");
-    assert_token_error(resp, 401, "invalid_client").await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
     assert!(www.starts_with("Basic"), "WWW-Authenticate: {www}");
 
     // client_secret_post with a wrong secret.
@@ -264,7 +243,7 @@ async fn wrong_client_secret_is_401_invalid_client_with_basic_challenge() {
         .send()
         .await
         .unwrap();
-    assert_token_error(resp, 401, "invalid_client").await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
 
     // No authentication at all for a confidential client.
     let resp = rp_http()
@@ -279,7 +258,7 @@ async fn wrong_client_secret_is_401_invalid_client_with_basic_challenge() {
         .send()
         .await
         .unwrap();
-    assert_token_error(resp, 401, "invalid_client").await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
 
     // Unknown client, by Basic: the challenge is sent too.
     let resp = rp_http()
@@ -290,7 +269,7 @@ async fn wrong_client_secret_is_401_invalid_client_with_basic_challenge() {
         .await
         .unwrap();
     assert!(header(&resp, "www-authenticate").starts_with("Basic"));
-    assert_token_error(resp, 401, "invalid_client").await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
 
     // A scheme other than Basic in the Authorization header: 401 with the Basic challenge
     // (RFC 6749 §5.2).
@@ -302,7 +281,7 @@ async fn wrong_client_secret_is_401_invalid_client_with_basic_challenge() {
         .await
         .unwrap();
     assert!(header(&resp, "www-authenticate").starts_with("Basic"));
-    assert_token_error(resp, 401, "invalid_client").await;
+    assert_oauth_error(resp, 401, "invalid_client").await;
 
     // The failed attempts did not burn the code.
     let resp = server.redeem(&client, &code, Some(&request.verifier)).await;
@@ -323,12 +302,12 @@ async fn password_and_unknown_grant_types_are_unsupported() {
                 ],
             )
             .await;
-        assert_token_error(resp, 400, "unsupported_grant_type").await;
+        assert_oauth_error(resp, 400, "unsupported_grant_type").await;
     }
     let resp = server
         .token_request(&client, vec![("scope", "openid".into())])
         .await;
-    assert_token_error(resp, 400, "invalid_request").await;
+    assert_oauth_error(resp, 400, "invalid_request").await;
 }
 
 #[tokio::test]
@@ -343,9 +322,14 @@ async fn client_credentials_for_a_client_not_allowed_it_is_unauthorized_client()
     let resp = server
         .token_request(&client, vec![("grant_type", "client_credentials".into())])
         .await;
-    assert_token_error(resp, 400, "unauthorized_client").await;
+    assert_oauth_error(resp, 400, "unauthorized_client").await;
 }
 
+/// RFC 6749 §4.4.2: the client credentials grant requires client authentication. A public
+/// client has no credentials; it can only identify itself, and that is "no client
+/// authentication included" — §5.2 `invalid_client`, 401 — not `unauthorized_client`, which is
+/// for an authenticated client refused a grant type. No `WWW-Authenticate`: it did not try
+/// the Authorization header.
 #[tokio::test]
 async fn public_client_cannot_use_client_credentials() {
     let server = TestServer::start().await;
@@ -361,14 +345,8 @@ async fn public_client_cannot_use_client_credentials() {
     let resp = server
         .token_request(&client, vec![("grant_type", "client_credentials".into())])
         .await;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    assert!(status == 400 || status == 401, "{status} {body}");
-    assert!(
-        body["error"] == "unauthorized_client" || body["error"] == "invalid_client",
-        "{body}"
-    );
-    assert!(body.get("access_token").is_none());
+    assert!(header(&resp, "www-authenticate").is_empty());
+    assert_oauth_error(resp, 401, "invalid_client").await;
 }
 
 #[tokio::test]
@@ -408,7 +386,7 @@ async fn client_credentials_honours_requested_scope_and_sets_no_store() {
 
     // A scope about a person, or one the client may not have, is invalid_scope.
     for scope in ["openid", "orders:delete", "orders:read admin"] {
-        assert_token_error(cc(Some(scope)).await, 400, "invalid_scope").await;
+        assert_oauth_error(cc(Some(scope)).await, 400, "invalid_scope").await;
     }
 }
 
@@ -438,5 +416,5 @@ async fn repeated_token_parameter_is_invalid_request() {
             ],
         )
         .await;
-    assert_token_error(resp, 400, "invalid_request").await;
+    assert_oauth_error(resp, 400, "invalid_request").await;
 }

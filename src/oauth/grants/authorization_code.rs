@@ -2,10 +2,10 @@
 
 use super::{AccessTokenGrant, TokenResponse, mint_access_token};
 use crate::error::{OAuthError, OAuthErrorCode, internal};
-use crate::model::{AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, UserId};
+use crate::model::{AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, User};
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
-use crate::oauth::tokens::{self, IdTokenClaims};
+use crate::oauth::tokens::{self, IdTokenGrant, Login};
 use crate::secret::{TokenHash, random_id};
 use crate::state::AppState;
 
@@ -78,13 +78,12 @@ pub async fn redeem(
         return Err(e);
     }
     let user = state
-        .store
-        .user_by_id(&record.user_id)
+        .accounts
+        .active_user(&record.user_id)
         .await
         .map_err(internal)?
-        .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
-    tokens_for(state, client, &record, &user.id, issued, now)
+    tokens_for(state, client, &record, &user, issued, now)
 }
 
 /// The code must have been issued to this client, for this redirect URI (RFC 6749 §4.1.3), and
@@ -117,40 +116,52 @@ fn check_binding(
     }
 }
 
+/// The access token and, for `openid`, the ID token of a redeemed code; claims built in
+/// [`tokens`], with the `claims` request parameter the code carries (OIDC Core §5.5).
 fn tokens_for(
     state: &AppState,
     client: &Client,
     record: &AuthorizationCode,
-    user_id: &UserId,
+    user: &User,
     issued: IssuedToken,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    let (id_token_claims, userinfo_claims) = match &record.claims {
+        Some(c) => (c.id_token.as_slice(), c.userinfo.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    let login = Login {
+        auth_time: record.auth_time,
+        sid: &record.sid,
+        amr: &record.amr,
+    };
     let access_token = mint_access_token(
         state,
         AccessTokenGrant {
-            sub: &user_id.0,
+            sub: &user.id.0,
             client_id: &client.client_id,
             scope: &record.scope,
             jti: issued.jti,
             now,
             expires_at: issued.expires_at,
-            login: Some((record.auth_time, &record.sid)),
+            login: Some(login),
+            userinfo_claims,
         },
     )?;
     let id_token = if record.scope.contains("openid") {
-        let claims = IdTokenClaims {
-            iss: state.config.issuer.clone(),
-            sub: user_id.0.clone(),
-            aud: client.client_id.clone(),
-            azp: client.client_id.clone(),
-            exp: now + state.config.id_token_ttl,
-            iat: now,
-            auth_time: record.auth_time,
-            nonce: record.nonce.clone(),
-            at_hash: Some(tokens::at_hash(&access_token)),
-            sid: record.sid.clone(),
-            amr: record.amr.clone(),
-        };
+        let claims = tokens::id_token_claims(
+            &state.config.issuer,
+            IdTokenGrant {
+                user,
+                client_id: &client.client_id,
+                login,
+                nonce: record.nonce.as_deref(),
+                access_token: Some(&access_token),
+                requested: id_token_claims,
+                now,
+                expires_at: now + state.config.id_token_ttl,
+            },
+        );
         Some(tokens::mint_id_token(&state.keys, &claims).map_err(internal)?)
     } else {
         None

@@ -16,7 +16,17 @@ pub fn issue(
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if client.public || !client.allows_grant(GrantType::ClientCredentials) {
+    // RFC 6749 §4.4.2: this grant requires client authentication, and a public client has no
+    // credentials to authenticate with — it only identified itself. That is §5.2's
+    // `invalid_client` ("no client authentication included"), not `unauthorized_client`,
+    // which is for an *authenticated* client refused this grant type.
+    if client.public {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "the client credentials grant requires client authentication; a public client has none",
+        ));
+    }
+    if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             OAuthErrorCode::UnauthorizedClient,
             "this client may not use the client credentials grant",
@@ -36,6 +46,7 @@ pub fn issue(
             now,
             expires_at,
             login: None,
+            userinfo_claims: &[],
         },
     )?;
     Ok(TokenResponse {

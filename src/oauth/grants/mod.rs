@@ -3,10 +3,9 @@
 pub mod authorization_code;
 pub mod client_credentials;
 
-use crate::clock::UnixTime;
 use crate::error::{OAuthError, internal};
-use crate::model::Scope;
-use crate::oauth::tokens::{self, AccessTokenClaims};
+use crate::oauth::tokens;
+pub use crate::oauth::tokens::AccessTokenGrant;
 use crate::state::AppState;
 use serde::Serialize;
 
@@ -23,34 +22,12 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-/// Who an access token is for and in what login context.
-pub struct AccessTokenGrant<'a> {
-    pub sub: &'a str,
-    pub client_id: &'a str,
-    pub scope: &'a Scope,
-    pub jti: String,
-    pub now: UnixTime,
-    pub expires_at: UnixTime,
-    /// `(auth_time, sid)` for tokens issued from a user's login.
-    pub login: Option<(UnixTime, &'a str)>,
-}
-
-/// Signs an RFC 9068 access token for the default resource (the issuer).
+/// Builds ([`tokens::access_token_claims`]) and signs an access token for the default
+/// resource (the issuer); a signing failure is the server's.
 pub fn mint_access_token(
     state: &AppState,
     grant: AccessTokenGrant<'_>,
 ) -> Result<String, OAuthError> {
-    let claims = AccessTokenClaims {
-        iss: state.config.issuer.clone(),
-        sub: grant.sub.to_string(),
-        aud: state.config.issuer.clone(),
-        client_id: grant.client_id.to_string(),
-        scope: grant.scope.to_string(),
-        iat: grant.now,
-        exp: grant.expires_at,
-        jti: grant.jti,
-        auth_time: grant.login.map(|(t, _)| t),
-        sid: grant.login.map(|(_, sid)| sid.to_string()),
-    };
+    let claims = tokens::access_token_claims(&state.config.issuer, grant);
     tokens::mint_access_token(&state.keys, &claims).map_err(internal)
 }
