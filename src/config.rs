@@ -538,7 +538,7 @@ mod tests {
             ),
             (
                 "SESAME_DATABASE_URL",
-                "mongodb://db/sesame",
+                "mongodb://db/no.dots",
                 "`database_url`",
             ),
             (

@@ -71,6 +71,7 @@ contract_tests![
     throttle_lock_creates_a_missing_counter,
     throttle_clear_forgets_the_counter,
     purge_removes_expired_rows_only,
+    operator_shaped_input_matches_nothing,
     ping_answers,
 ];
 
@@ -1060,6 +1061,154 @@ async fn purge_removes_expired_rows_only(store: Arc<dyn Store>) {
     assert_eq!(t.failures, 2, "a throttle still locked is kept");
     let t = store.throttle_increment(&busy_throttle, NOW).await.unwrap();
     assert_eq!(t.failures, 2, "a throttle updated at the cut-off is kept");
+}
+
+// ---- injection ------------------------------------------------------------------------------
+
+/// Strings shaped like MongoDB query operators, as an attacker would type them into a form or a
+/// token request. A store must treat each as the literal string it is.
+const OPERATOR_SHAPED: &[&str] = &[
+    r#"{"$ne": ""}"#,
+    r#"{"$ne": null}"#,
+    r#"{"$gt": ""}"#,
+    r#"{"$regex": ".*"}"#,
+    r#"{"$where": "return true"}"#,
+    "$where",
+    "$ne",
+    "this.email != ''",
+    "'; return true; var x='",
+    ".*",
+];
+
+async fn operator_shaped_input_matches_nothing(store: Arc<dyn Store>) {
+    // Something real to match, were a string ever read as an operator.
+    let user = new_user(NOW);
+    store.create_user(&user).await.unwrap();
+    let client = new_client(false, NOW);
+    store.create_client(&client).await.unwrap();
+    let code = new_code(NOW + 600);
+    store.insert_code(&code).await.unwrap();
+    let session = new_session(&user.id, NOW + 3600);
+    store.create_session(&session).await.unwrap();
+    let request = new_request(NOW + 600);
+    store.put_authorization_request(&request).await.unwrap();
+    let jti = random_id();
+    store.revoke_access_token(&jti, NOW + 600).await.unwrap();
+    store
+        .put_consent(&Consent {
+            user_id: user.id.clone(),
+            client_id: client.client_id.clone(),
+            scopes: scope("openid"),
+            granted_at: NOW,
+        })
+        .await
+        .unwrap();
+
+    for &input in OPERATOR_SHAPED {
+        let what = format!("operator-shaped input {input:?}");
+        assert_eq!(store.user_by_email(input).await.unwrap(), None, "{what}");
+        assert_eq!(
+            store.user_by_id(&UserId(input.into())).await.unwrap(),
+            None,
+            "{what}"
+        );
+        assert_eq!(store.client(input).await.unwrap(), None, "{what}");
+        assert!(!store.delete_client(input).await.unwrap(), "{what}");
+        assert!(
+            !store
+                .set_user_disabled(&UserId(input.into()), true)
+                .await
+                .unwrap(),
+            "{what}"
+        );
+        let hash = TokenHash::from_stored(input);
+        let outcome = store
+            .consume_code(&hash, NOW, &issued(NOW + 600))
+            .await
+            .unwrap();
+        assert_eq!(outcome, CodeRedemption::Invalid, "{what}");
+        assert_eq!(store.session(&hash, NOW).await.unwrap(), None, "{what}");
+        assert_eq!(
+            store.authorization_request(input, NOW).await.unwrap(),
+            None,
+            "{what}"
+        );
+        assert_eq!(
+            store.take_authorization_request(input, NOW).await.unwrap(),
+            None,
+            "{what}"
+        );
+        assert!(
+            !store.is_access_token_revoked(input).await.unwrap(),
+            "{what}"
+        );
+        assert_eq!(
+            store.consent(&UserId(input.into()), input).await.unwrap(),
+            None,
+            "{what}"
+        );
+        assert_eq!(
+            store.consent(&user.id, input).await.unwrap(),
+            None,
+            "{what}"
+        );
+        assert_eq!(
+            store
+                .delete_user_sessions(&UserId(input.into()))
+                .await
+                .unwrap(),
+            0,
+            "{what}"
+        );
+    }
+
+    // Nothing real was touched.
+    assert_eq!(
+        store.user_by_id(&user.id).await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(store.client(&client.client_id).await.unwrap(), Some(client));
+    assert_eq!(
+        store.session(&session.id_hash, NOW).await.unwrap(),
+        Some(session)
+    );
+    assert_eq!(
+        store.authorization_request(&request.id, NOW).await.unwrap(),
+        Some(request)
+    );
+    assert!(store.is_access_token_revoked(&jti).await.unwrap());
+    let outcome = store
+        .consume_code(&code.code_hash, NOW, &issued(NOW + 600))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, CodeRedemption::Redeemed(_)),
+        "{outcome:?}"
+    );
+
+    // As keys of their own, operator-shaped strings are ordinary, separate values.
+    let a = store
+        .throttle_increment(OPERATOR_SHAPED[0], NOW)
+        .await
+        .unwrap();
+    let b = store
+        .throttle_increment(OPERATOR_SHAPED[1], NOW)
+        .await
+        .unwrap();
+    assert!(a.failures >= 1 && b.failures >= 1);
+    store.throttle_clear(OPERATOR_SHAPED[0]).await.unwrap();
+    store.throttle_clear(OPERATOR_SHAPED[1]).await.unwrap();
+    let twin = User {
+        id: UserId(r#"{"$ne": ""}"#.to_string() + &random_id()),
+        email: format!(r#"{{"$ne": ""}}{}@example.com"#, random_id()),
+        ..new_user(NOW)
+    };
+    store.create_user(&twin).await.unwrap();
+    assert_eq!(
+        store.user_by_email(&twin.email).await.unwrap(),
+        Some(twin.clone())
+    );
+    assert_eq!(store.user_by_id(&twin.id).await.unwrap(), Some(twin));
 }
 
 async fn ping_answers(store: Arc<dyn Store>) {

@@ -10,6 +10,7 @@ use crate::secret::TokenHash;
 use async_trait::async_trait;
 use std::sync::Arc;
 
+pub mod mongo;
 pub mod sqlite;
 
 #[doc(hidden)]
@@ -187,6 +188,7 @@ pub trait Store:
 /// The backends this build has.
 enum Backend {
     Sqlite,
+    Mongo,
 }
 
 /// Which backend `url` names, checked without opening anything.
@@ -195,12 +197,11 @@ fn backend_of(url: &str) -> StoreResult<Backend> {
         sqlite::check_url(url)?;
         Ok(Backend::Sqlite)
     } else if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
-        Err(StoreError::UnsupportedUrl(
-            "the MongoDB backend is not part of this build yet; use sqlite://PATH".into(),
-        ))
+        mongo::check_url(url)?;
+        Ok(Backend::Mongo)
     } else {
         Err(StoreError::UnsupportedUrl(format!(
-            "'{url}' names no store; use sqlite://PATH"
+            "'{url}' names no store; use sqlite://PATH or mongodb://HOST/DATABASE"
         )))
     }
 }
@@ -210,9 +211,11 @@ pub fn check_url(url: &str) -> StoreResult<()> {
     backend_of(url).map(|_| ())
 }
 
-/// Opens the backend the URL names: `sqlite://path` (created if missing) or `sqlite::memory:`.
+/// Opens the backend the URL names: `sqlite://path` (created if missing), `sqlite::memory:`,
+/// or `mongodb://…` / `mongodb+srv://…` (database from the URL path, default `sesame`).
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     match backend_of(url)? {
         Backend::Sqlite => Ok(Arc::new(sqlite::SqliteStore::open(url).await?)),
+        Backend::Mongo => Ok(Arc::new(mongo::MongoStore::open(url).await?)),
     }
 }

@@ -1,8 +1,9 @@
-//! The store contract suite (`sesame::store::contract`) over every backend. SQLite is the only
-//! backend so far; the MongoDB backend will run the same suite when `SESAME_TEST_MONGODB_URI`
-//! is set.
+//! The store contract suite (`sesame::store::contract`) over every backend: SQLite always,
+//! MongoDB whenever `SESAME_TEST_MONGODB_URI` is set (`scripts/test` sets it, with a SecantusDB
+//! server it starts), each MongoDB run in a fresh database dropped at the end.
 
 use sesame::store::contract;
+use sesame::store::mongo::MongoStore;
 use sesame::store::sqlite::SqliteStore;
 use std::sync::Arc;
 
@@ -41,4 +42,157 @@ async fn in_memory_sqlite_store_passes_contract() {
         .await
         .expect("open in-memory store");
     contract::run_all(Arc::new(store)).await;
+}
+
+/// How to get a MongoDB-compatible server for these tests, for the failure messages.
+const MONGODB_HOWTO: &str = "run `scripts/test` (it installs SecantusDB into target/secantus-venv, \
+starts it with a user and --auth, and sets SESAME_TEST_MONGODB_URI), or by hand: \
+`python3 -m venv target/secantus-venv && target/secantus-venv/bin/pip install --pre secantusdb && \
+target/secantus-venv/bin/python -m secantus --host 127.0.0.1 --port 27017 --storage-path target/secantus-data`, \
+then `SESAME_TEST_MONGODB_URI='mongodb://127.0.0.1:27017/?directConnection=true' cargo test` \
+(any MongoDB 7+ replica set, mongos or Atlas URL works too; give authSource=admin with credentials)";
+
+/// The MongoDB URL to test against. `None` only when no MongoDB run was asked for (plain
+/// `cargo test` on a machine without one); when `SESAME_TEST_REQUIRE_MONGODB=1` (set by
+/// `scripts/test`) a missing URL fails the test instead of passing it trivially.
+fn mongodb_uri() -> Option<String> {
+    match std::env::var("SESAME_TEST_MONGODB_URI") {
+        Ok(uri) if !uri.trim().is_empty() => Some(uri),
+        _ => {
+            let required = std::env::var("SESAME_TEST_REQUIRE_MONGODB").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "SESAME_TEST_REQUIRE_MONGODB=1 but SESAME_TEST_MONGODB_URI is not set: {MONGODB_HOWTO}"
+            );
+            eprintln!(
+                "SESAME_TEST_MONGODB_URI is not set: the MongoDB contract run is not asked for"
+            );
+            None
+        }
+    }
+}
+
+/// `uri` with its path (the database) replaced by `database`; hosts, credentials and options
+/// are kept.
+fn with_database(uri: &str, database: &str) -> String {
+    let (scheme, rest) = uri.split_once("://").expect("a mongodb:// URL");
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let hosts = before_query
+        .split_once('/')
+        .map_or(before_query, |(h, _)| h);
+    match query {
+        Some(query) => format!("{scheme}://{hosts}/{database}?{query}"),
+        None => format!("{scheme}://{hosts}/{database}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongodb_store_passes_contract() {
+    use mongodb::bson::{Document, doc};
+
+    let Some(base) = mongodb_uri() else { return };
+    let database = format!("sesame_test_{}", sesame::secret::random_id().to_lowercase());
+    let url = with_database(&base, &database);
+    let first = match MongoStore::open(&url).await {
+        Ok(store) => store,
+        Err(e) => panic!(
+            "cannot open the MongoDB store at SESAME_TEST_MONGODB_URI ({e}): {MONGODB_HOWTO}"
+        ),
+    };
+    drop(first);
+    // Opening again (a restart, or a second instance) recreates the same indexes: a no-op.
+    let store = Arc::new(
+        MongoStore::open(&url)
+            .await
+            .expect("a second open of the same database"),
+    );
+    assert!(
+        sesame::store::open(&url).await.is_ok(),
+        "store::open selects the MongoDB backend for mongodb:// URLs"
+    );
+
+    // The same database through the driver, to inspect the indexes and drop it at the end.
+    let client = mongodb::Client::with_uri_str(&url)
+        .await
+        .expect("a driver client");
+    let db = client.database(&database);
+    let index_keys = |collection: &'static str| {
+        let db = db.clone();
+        async move {
+            let mut cursor = db
+                .collection::<Document>(collection)
+                .list_indexes()
+                .await
+                .expect("list indexes");
+            let mut found = Vec::new();
+            while cursor.advance().await.expect("index cursor") {
+                found.push(cursor.deserialize_current().expect("an index"));
+            }
+            found
+        }
+    };
+    let users = index_keys("users").await;
+    assert!(
+        users.iter().any(|i| i.keys == doc! { "email": 1 }
+            && i.options.as_ref().and_then(|o| o.unique) == Some(true)),
+        "users.email is unique: {users:?}"
+    );
+    let keys = index_keys("signing_keys").await;
+    assert!(
+        keys.iter().any(|i| i.keys == doc! { "generation": 1 }
+            && i.options.as_ref().and_then(|o| o.unique) == Some(true)),
+        "signing_keys.generation is unique: {keys:?}"
+    );
+    // The contract's clock is pinned in 2023, so MongoDB's TTL monitor (wall clock) would
+    // delete its fixtures mid-run: check the TTL indexes exist, then drop them for this run.
+    for collection in [
+        "authorization_requests",
+        "authorization_codes",
+        "revoked_access_tokens",
+        "sessions",
+    ] {
+        let indexes = index_keys(collection).await;
+        let ttl = indexes
+            .iter()
+            .find(|i| {
+                i.keys == doc! { "purge_at": 1 }
+                    && i.options.as_ref().and_then(|o| o.expire_after)
+                        == Some(std::time::Duration::ZERO)
+            })
+            .unwrap_or_else(|| panic!("{collection} has a TTL index on purge_at: {indexes:?}"));
+        let name = ttl
+            .options
+            .as_ref()
+            .and_then(|o| o.name.clone())
+            .expect("a named index");
+        db.collection::<Document>(collection)
+            .drop_index(name)
+            .await
+            .expect("drop the TTL index for the pinned-clock run");
+    }
+
+    let outcome = tokio::spawn(contract::run_all(store)).await;
+    db.drop().await.expect("drop the test database");
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
+#[test]
+fn test_database_replaces_only_the_url_path() {
+    assert_eq!(
+        with_database("mongodb://u:p@127.0.0.1:27017/?authSource=admin", "t1"),
+        "mongodb://u:p@127.0.0.1:27017/t1?authSource=admin"
+    );
+    assert_eq!(
+        with_database("mongodb://h1,h2:27018/old", "t2"),
+        "mongodb://h1,h2:27018/t2"
+    );
+    assert_eq!(
+        with_database("mongodb+srv://c.example.net", "t3"),
+        "mongodb+srv://c.example.net/t3"
+    );
 }
