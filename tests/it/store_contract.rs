@@ -96,6 +96,7 @@ async fn mongodb_store_passes_contract() {
     let Some(base) = mongodb_uri() else { return };
     let database = format!("sesame_test_{}", sesame::secret::random_id().to_lowercase());
     let url = with_database(&base, &database);
+    let _cleanup = DropDatabase(url.clone(), database.clone());
     let first = match MongoStore::open(&url).await {
         Ok(store) => store,
         Err(e) => panic!(
@@ -114,7 +115,7 @@ async fn mongodb_store_passes_contract() {
         "store::open selects the MongoDB backend for mongodb:// URLs"
     );
 
-    // The same database through the driver, to inspect the indexes and drop it at the end.
+    // The same database through the driver, to inspect the indexes.
     let client = mongodb::Client::with_uri_str(&url)
         .await
         .expect("a driver client");
@@ -174,10 +175,62 @@ async fn mongodb_store_passes_contract() {
             .expect("drop the TTL index for the pinned-clock run");
     }
 
-    let outcome = tokio::spawn(contract::run_all(store)).await;
-    db.drop().await.expect("drop the test database");
-    if let Err(failure) = outcome {
-        std::panic::resume_unwind(failure.into_panic());
+    contract::run_all(store).await;
+}
+
+/// Drops a test database (URL, name) when dropped, also when the test panics.
+struct DropDatabase(String, String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (url, database) = (self.0.clone(), self.1.clone());
+        // Drop runs on the test's runtime: use a runtime and a client of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let client = mongodb::Client::with_uri_str(&url).await?;
+                client.database(&database).drop().await
+            })
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_the_code_flow_on_mongodb() {
+    use crate::harness::{TestServer, assert_oauth_error, new_kek};
+
+    let Some(base) = mongodb_uri() else { return };
+    let database = format!("sesame_test_{}", sesame::secret::random_id().to_lowercase());
+    let url = with_database(&base, &database);
+    let _cleanup = DropDatabase(url.clone(), database);
+
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let server = TestServer::start_on(dir, url, new_kek(), |_| {}).await;
+    let user = server.user("ada@example.com").await;
+    for client in [
+        server.confidential_client().await,
+        server.public_client().await,
+        server.third_party_client().await,
+    ] {
+        let person = server.person();
+        let (code, request) = server.code_for(&person, &client, "ada@example.com").await;
+        let resp = server.redeem(&client, &code, Some(&request.verifier)).await;
+        assert_eq!(resp.status(), 200, "token response on MongoDB");
+        let tokens: serde_json::Value = resp.json().await.expect("token JSON");
+        let access = tokens["access_token"].as_str().expect("access_token");
+        let (status, _, body) = server.userinfo(access).await;
+        assert_eq!(status, 200, "userinfo on MongoDB: {body}");
+        assert!(body.contains(&user.id.0), "userinfo names the user: {body}");
+
+        // The code is single use, and its replay revokes the token it issued (RFC 6749 §4.1.2).
+        let replay = server.redeem(&client, &code, Some(&request.verifier)).await;
+        assert_oauth_error(replay, 400, "invalid_grant").await;
+        let (status, _, _) = server.userinfo(access).await;
+        assert_eq!(status, 401, "the replayed code's token is revoked");
     }
 }
 
