@@ -125,10 +125,10 @@ pub fn server(
     Ok(server)
 }
 
-/// The access log: actix-web's `Logger` (its `log` records reach tracing through the bridge
-/// `telemetry::init_tracing` installs), one line per request
-/// with peer address, method, path, status, size and duration, never the query string (it
-/// can carry codes and tokens); health checks are left out.
+/// The access log: actix-web's `Logger`, whose `log` records reach tracing through the bridge
+/// `telemetry::init_tracing` installs. One line per request (peer, method, path, status,
+/// size, duration), never the query string, which can carry codes and tokens; health checks
+/// are left out.
 fn access_log() -> actix_web::middleware::Logger {
     actix_web::middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
         .custom_request_replace("method", |req| req.method().to_string())
