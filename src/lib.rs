@@ -1,9 +1,11 @@
 //! Sesame: an OAuth 2.0 / OpenID Connect identity provider.
 //!
-//! Layers: `oauth`/`ui` (HTTP) → `accounts`/`keys` (services) → `store` (persistence).
+//! Layers: `oauth`/`ui` (HTTP) → `accounts`/`clients`/`keys`/`tasks` (services) → `store`
+//! (persistence).
 
 pub mod accounts;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod render;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod ui;
 
@@ -46,7 +49,11 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         Some(k) => keys::Kek::from_base64(k.expose())?,
         None => keys::Kek::load_or_create(&config.kek_file)?,
     };
-    let keys = Arc::new(keys::KeyManager::load_or_init(store.clone(), kek, clock.now()).await?);
+    let keys = Arc::new(
+        keys::KeyManager::load_or_init(store.clone(), kek, clock.now())
+            .await?
+            .with_issuer(config.issuer.clone()),
+    );
     let templates =
         Arc::new(render::Templates::load().map_err(|e| StartupError::Templates(e.to_string()))?);
     let accounts = Arc::new(accounts::Accounts::new(
@@ -64,6 +71,13 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         clock,
         discovery,
     })
+}
+
+/// Starts the background jobs ([`tasks::standard`]: the purge and the key-ring reload) on
+/// the state's store, keys and clock. Whoever starts the server starts these beside it, and
+/// stops them when it stops (`serve`, the integration-test server).
+pub fn start_tasks(state: &AppState) -> tasks::TaskRunner {
+    tasks::standard(state.store.clone(), state.keys.clone()).start(state.clock.clone())
 }
 
 /// Registers every route and the shared middleware-independent settings.
@@ -102,7 +116,7 @@ pub fn server(
         App::new()
             .wrap(error::framework_errors())
             .wrap(ui::headers::security_headers(&state.config))
-            .wrap(tracing_actix_middleware())
+            .wrap(access_log())
             .configure(routes(state.clone()))
     })
     .workers(workers)
@@ -111,8 +125,11 @@ pub fn server(
     Ok(server)
 }
 
-/// Access log without query strings: they can carry codes and tokens.
-fn tracing_actix_middleware() -> actix_web::middleware::Logger {
+/// The access log: actix-web's `Logger`, whose `log` records reach tracing through the bridge
+/// `telemetry::init_tracing` installs. One line per request (peer, method, path, status,
+/// size, duration), never the query string, which can carry codes and tokens; health checks
+/// are left out.
+fn access_log() -> actix_web::middleware::Logger {
     actix_web::middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
         .custom_request_replace("method", |req| req.method().to_string())
         .exclude("/healthz")

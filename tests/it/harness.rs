@@ -38,6 +38,8 @@ pub struct TestServer {
     pub issuer: String,
     /// Pinned at the wall clock when the server started; tests advance it.
     pub clock: Arc<FixedClock>,
+    /// The background jobs (purge, key reload) on the pinned clock; stopped on drop.
+    pub tasks: sesame::tasks::TaskRunner,
     handle: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
@@ -99,10 +101,12 @@ impl TestServer {
         let server = sesame::server(state.clone(), listener).expect("server");
         let handle = server.handle();
         tokio::spawn(server);
+        let tasks = sesame::start_tasks(&state);
         TestServer {
             state,
             issuer,
             clock,
+            tasks,
             handle,
             _dir: dir,
         }

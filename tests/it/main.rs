@@ -14,5 +14,6 @@ mod discovery;
 mod login_page;
 mod startup;
 mod store_contract;
+mod tasks;
 mod token_errors;
 mod userinfo;
