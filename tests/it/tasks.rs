@@ -136,6 +136,7 @@ async fn a_token_with_an_unknown_kid_of_our_issuer_triggers_an_immediate_reload(
                 "iss": server.issuer, "sub": user.id.0, "aud": server.issuer,
                 "client_id": client.client_id, "scope": "openid email",
                 "iat": now, "exp": now + 300, "jti": "from-the-other-instance",
+                "auth_time": now, "sid": "session-elsewhere",
             }),
         )
         .expect("sign");
