@@ -331,6 +331,8 @@ pub struct AuthorizationCode {
     pub redeemed_at: Option<UnixTime>,
     /// The access token issued at redemption.
     pub issued: Option<IssuedToken>,
+    /// The `claims` request parameter the code was issued for.
+    pub claims: Option<RequestedClaims>,
 }
 
 /// What happened when a code was presented.
