@@ -273,3 +273,221 @@ fn decision_message(code: OAuthErrorCode) -> &'static str {
         _ => "login is required but prompt=none was sent",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::config::FileConfig;
+    use crate::model::{GrantType, Scope, TokenEndpointAuthMethod, UserId};
+    use crate::secret::TokenHash;
+    use std::sync::Arc;
+
+    const NOW: UnixTime = 1_700_000_000;
+
+    struct Fixture {
+        store: Arc<dyn Store>,
+        accounts: Accounts,
+        limit: PendingLimit,
+        user: User,
+        session: Session,
+    }
+
+    impl Fixture {
+        async fn new(per_minute: u32) -> Fixture {
+            let store = crate::store::open("sqlite::memory:").await.unwrap();
+            let clock: Arc<dyn crate::clock::Clock> = Arc::new(FixedClock::new(NOW));
+            let config = FileConfig::default().resolve().unwrap();
+            let accounts = Accounts::new(store.clone(), &config, clock.clone());
+            let user = User {
+                id: UserId("ada".into()),
+                email: "ada@example.com".into(),
+                name: None,
+                email_verified: true,
+                password_hash: String::new(),
+                password_changed_at: 0,
+                disabled: false,
+                created_at: 0,
+            };
+            store.create_user(&user).await.unwrap();
+            let session = Session {
+                id_hash: TokenHash::of("cookie"),
+                sid: "sid-1".into(),
+                user_id: user.id.clone(),
+                auth_time: NOW - 10,
+                amr: vec!["pwd".into()],
+                created_at: NOW - 10,
+                expires_at: NOW + 3600,
+            };
+            Fixture {
+                store,
+                accounts,
+                limit: PendingLimit::new(per_minute, clock),
+                user,
+                session,
+            }
+        }
+
+        fn authorizer(&self) -> Authorizer<'_> {
+            Authorizer {
+                store: &*self.store,
+                accounts: &self.accounts,
+                pending_limit: &self.limit,
+                code_ttl: 60,
+                now: NOW,
+            }
+        }
+    }
+
+    fn client(first_party: bool) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "C".into(),
+            secret_hash: None,
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            allowed_scopes: Scope::parse("openid email").unwrap(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            public: true,
+            first_party,
+            created_at: 0,
+        }
+    }
+
+    fn request(id: &str) -> AuthorizationRequest {
+        AuthorizationRequest {
+            id: id.into(),
+            client_id: "c".into(),
+            redirect_uri: "https://rp.example/cb".into(),
+            scope: Scope::parse("openid email").unwrap(),
+            state: Some("st".into()),
+            nonce: None,
+            code_challenge: None,
+            response_mode: ResponseMode::Query,
+            prompt: vec![],
+            max_age: None,
+            login_hint: None,
+            id_token_hint_sub: None,
+            authenticated_session: None,
+            claims: None,
+            created_at: NOW,
+            expires_at: NOW + 900,
+        }
+    }
+
+    const FROM: Arrival = Arrival::New {
+        ip: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+            203, 0, 113, 5,
+        ))),
+    };
+
+    #[tokio::test]
+    async fn new_requests_over_the_per_ip_limit_are_refused_and_not_stored() {
+        let f = Fixture::new(1).await;
+        let a = f.authorizer();
+        let first = a.proceed(&client(true), request("r1"), None, FROM).await;
+        assert_eq!(
+            first.unwrap(),
+            Outcome::Interact(Interaction::Login, "r1".into())
+        );
+        let second = a.proceed(&client(true), request("r2"), None, FROM).await;
+        assert!(matches!(
+            second,
+            Err(Refusal::Throttled { retry_after: 60 })
+        ));
+        assert!(
+            f.store
+                .authorization_request("r1", NOW)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            f.store
+                .authorization_request("r2", NOW)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // A request resumed after login is not a new one: it is not counted.
+        let resumed = a
+            .proceed(&client(true), request("r3"), None, Arrival::Resumed)
+            .await;
+        assert!(matches!(
+            resumed,
+            Ok(Outcome::Interact(Interaction::Login, _))
+        ));
+    }
+
+    #[tokio::test]
+    async fn consent_holds_the_request_for_the_session_that_signed_in() {
+        let f = Fixture::new(60).await;
+        let outcome = f
+            .authorizer()
+            .proceed(&client(false), request("r1"), Some(f.session.clone()), FROM)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Interact(Interaction::Consent, "r1".into())
+        );
+        let held = f
+            .store
+            .authorization_request("r1", NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(held.authenticated_session.as_deref(), Some("sid-1"));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_s_session_answers_nothing() {
+        let f = Fixture::new(60).await;
+        f.store.set_user_disabled(&f.user.id, true).await.unwrap();
+        let mut silent = request("r1");
+        silent.prompt = vec!["none".into()];
+        let outcome = f
+            .authorizer()
+            .proceed(&client(true), silent, Some(f.session.clone()), FROM)
+            .await
+            .unwrap();
+        let Outcome::Respond(response) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(response.params[0], ("error", "login_required".to_string()));
+    }
+
+    #[tokio::test]
+    async fn approval_merges_consent_and_issues_a_code_bound_to_the_request() {
+        let f = Fixture::new(60).await;
+        let earlier = Consent {
+            user_id: f.user.id.clone(),
+            client_id: "c".into(),
+            scopes: Scope::parse("profile").unwrap(),
+            granted_at: 0,
+        };
+        f.store.put_consent(&earlier).await.unwrap();
+        let outcome = f
+            .authorizer()
+            .approve(&request("r1"), &f.session, &f.user)
+            .await
+            .unwrap();
+        let Outcome::Respond(response) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert_eq!(response.target, ResponseTarget::of(&request("r1")));
+        assert_eq!(response.params[0].0, "code");
+        let consent = f.store.consent(&f.user.id, "c").await.unwrap().unwrap();
+        assert_eq!(consent.scopes.to_string(), "profile openid email");
+        // Now consented: a silent request at the third-party client gets a code at once.
+        let mut silent = request("r2");
+        silent.prompt = vec!["none".into()];
+        let outcome = f
+            .authorizer()
+            .proceed(&client(false), silent, Some(f.session.clone()), FROM)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::Respond(r) if r.params[0].0 == "code"));
+    }
+}

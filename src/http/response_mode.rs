@@ -102,3 +102,107 @@ pub fn deliver(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorization::{Interaction, ResponseTarget};
+    use crate::error::OAuthError;
+    use actix_web::body::MessageBody;
+    use actix_web::http::header::LOCATION;
+
+    const ISSUER: &str = "https://id.example.com";
+
+    fn target(mode: ResponseMode, state: Option<&str>) -> ResponseTarget {
+        ResponseTarget {
+            redirect_uri: "https://rp.example/cb?app=1".into(),
+            mode,
+            state: state.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn query_mode_redirects_303_with_state_and_iss_after_the_registered_query() {
+        let t = Templates::load().unwrap();
+        let response =
+            AuthorizationResponse::code(target(ResponseMode::Query, Some("s 1")), "abc".into());
+        let r = deliver(&t, ISSUER, response).unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            r.headers().get(LOCATION).unwrap(),
+            "https://rp.example/cb?app=1&code=abc&state=s+1&iss=https%3A%2F%2Fid.example.com"
+        );
+        // No state sent, none returned (RFC 6749 §4.1.2).
+        let error = AuthorizationResponse::error(
+            target(ResponseMode::Query, None),
+            &OAuthError::invalid_request("bad"),
+        );
+        let r = deliver(&t, ISSUER, error).unwrap();
+        let location = r.headers().get(LOCATION).unwrap().to_str().unwrap();
+        assert!(location.contains("error=invalid_request&error_description=bad&iss="));
+        assert!(!location.contains("state="));
+    }
+
+    #[test]
+    fn form_post_mode_renders_a_self_submitting_page_under_a_nonce_csp() {
+        let t = Templates::load().unwrap();
+        let response =
+            AuthorizationResponse::code(target(ResponseMode::FormPost, Some("xyz")), "abc".into());
+        let r = deliver(&t, ISSUER, response).unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let csp = r
+            .headers()
+            .get(CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("form-action https://rp.example;"), "{csp}");
+        let html = String::from_utf8(r.into_body().try_into_bytes().unwrap().to_vec()).unwrap();
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|s| s.split('\'').next())
+            .unwrap();
+        assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+        for (name, value) in [("code", "abc"), ("state", "xyz")] {
+            assert!(html.contains(&format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{value}\">"
+            )));
+        }
+        assert!(html.contains("name=\"iss\""));
+    }
+
+    #[test]
+    fn outcomes_and_refusals_map_to_one_answer_each() {
+        let t = Templates::load().unwrap();
+        let r = respond(
+            &t,
+            ISSUER,
+            Ok(Outcome::Interact(Interaction::Consent, "r1".into())),
+        )
+        .unwrap();
+        assert_eq!(r.headers().get(LOCATION).unwrap(), "/consent?request=r1");
+        assert_eq!(
+            respond(&t, ISSUER, Err(Refusal::AtOp("no".into()))).unwrap_err(),
+            PageError::invalid_sign_in_request("no")
+        );
+        match respond(&t, ISSUER, Err(Refusal::Throttled { retry_after: 9 })).unwrap_err() {
+            PageError::Refused {
+                status,
+                retry_after,
+                ..
+            } => {
+                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+                assert_eq!(retry_after, Some(9));
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = AuthorizationResponse::error(
+            target(ResponseMode::Query, Some("s")),
+            &OAuthError::invalid_request("x"),
+        );
+        let r = respond(&t, ISSUER, Err(Refusal::AtClient(error))).unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+}
