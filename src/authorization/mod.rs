@@ -30,7 +30,9 @@ use std::net::IpAddr;
 pub struct ResponseTarget {
     /// The redirect URI the request sent (and the client registered).
     pub redirect_uri: String,
+    /// How the response travels (query redirect or form_post page).
     pub mode: ResponseMode,
+    /// The request's `state`, echoed (RFC 6749 §4.1.2).
     pub state: Option<String>,
 }
 
@@ -49,7 +51,9 @@ impl ResponseTarget {
 /// before `state` and `iss` (RFC 9207) are added by the response mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationResponse {
+    /// Where it goes.
     pub target: ResponseTarget,
+    /// `code`, or `error` and `error_description`.
     pub params: Vec<(&'static str, String)>,
 }
 
@@ -126,10 +130,15 @@ pub enum Arrival {
 
 /// The authorization steps that touch the store, for one request at `now`.
 pub struct Authorizer<'a> {
+    /// Pending requests, consents and codes.
     pub store: &'a dyn Store,
+    /// The one "user is active" lookup.
     pub accounts: &'a Accounts,
+    /// The per-IP limit on new pending requests.
     pub pending_limit: &'a PendingLimit,
+    /// `tokens.code_ttl`, seconds.
     pub code_ttl: i64,
+    /// The time every rule here uses.
     pub now: UnixTime,
 }
 

@@ -44,11 +44,13 @@ const AUTHORIZATION_PARAMETERS: &[&str] = &[
 
 /// What validation needs besides the parameters.
 pub struct Validation<'a> {
+    /// Where the client is looked up.
     pub clients: &'a dyn Store,
     /// `authorize.max_request_bytes`: the most all parameters together may take.
     pub max_request_bytes: usize,
     /// How long a pending request may wait (`tokens.authorization_request_ttl`).
     pub request_ttl: i64,
+    /// The time the request is stamped with.
     pub now: UnixTime,
     /// The `sub` of an `id_token_hint` this OP issued to the client, if it is one.
     pub hint_subject: &'a dyn Fn(&Client, &str) -> Option<String>,
@@ -331,5 +333,148 @@ mod tests {
         );
         assert!(prompt(Some("none login")).is_err());
         assert!(prompt(Some("create")).is_err());
+    }
+
+    mod validate {
+        use super::super::*;
+        use crate::model::TokenEndpointAuthMethod;
+        use std::sync::Arc;
+
+        const NOW: UnixTime = 1_700_000_000;
+        const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+        async fn store() -> Arc<dyn Store> {
+            let store = crate::store::open("sqlite::memory:").await.unwrap();
+            store
+                .create_client(&Client {
+                    client_id: "native".into(),
+                    name: "Native".into(),
+                    secret_hash: None,
+                    redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                    post_logout_redirect_uris: vec![],
+                    grant_types: vec![GrantType::AuthorizationCode],
+                    allowed_scopes: Scope::parse("openid email").unwrap(),
+                    token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+                    public: true,
+                    first_party: true,
+                    created_at: 0,
+                })
+                .await
+                .unwrap();
+            store
+        }
+
+        async fn validate(query: &str) -> Result<(Client, AuthorizationRequest), Refusal> {
+            let store = store().await;
+            let hint = |_: &Client, hint: &str| (hint == "good-hint").then(|| "ada".to_string());
+            let validation = Validation {
+                clients: &*store,
+                max_request_bytes: 2048,
+                request_ttl: 900,
+                now: NOW,
+                hint_subject: &hint,
+            };
+            validation.validate(&Params::parse(query.as_bytes())).await
+        }
+
+        fn base(extra: &str) -> String {
+            format!(
+                "client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb&response_type=code\
+                 &scope=openid+profile&state=st&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}"
+            )
+        }
+
+        fn error_of(refusal: Refusal) -> (String, String) {
+            let Refusal::AtClient(response) = refusal else {
+                panic!("expected an answer at the client: {refusal:?}");
+            };
+            assert_eq!(response.target.state.as_deref(), Some("st"));
+            let value = |k: &str| {
+                response
+                    .params
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            (value("error"), value("error_description"))
+        }
+
+        #[tokio::test]
+        async fn a_valid_request_becomes_a_typed_request_bound_to_the_uri_sent() {
+            let claims = "%7B%22userinfo%22%3A%7B%22email%22%3Anull%7D%7D";
+            let (client, request) = validate(&base(&format!(
+                "&prompt=login&max_age=0&id_token_hint=good-hint&claims={claims}&nonce=n"
+            )))
+            .await
+            .unwrap();
+            assert_eq!(client.client_id, "native");
+            assert_eq!(request.redirect_uri, "http://127.0.0.1:5000/cb");
+            assert_eq!(
+                request.scope.to_string(),
+                "openid",
+                "profile is not allowed"
+            );
+            assert_eq!(request.prompt, ["login"]);
+            assert_eq!(request.max_age, Some(0));
+            assert_eq!(request.id_token_hint_sub.as_deref(), Some("ada"));
+            assert_eq!(request.claims.unwrap().userinfo, ["email"]);
+            assert_eq!(request.expires_at, NOW + 900);
+        }
+
+        #[tokio::test]
+        async fn untrusted_client_or_redirect_uri_is_refused_at_the_op() {
+            for query in [
+                "redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
+                "client_id=nobody&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
+                "client_id=native",
+                "client_id=native&redirect_uri=http%3A%2F%2Flocalhost%2Fcb",
+                "client_id=native&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
+            ] {
+                assert!(
+                    matches!(validate(query).await, Err(Refusal::AtOp(_))),
+                    "{query}"
+                );
+            }
+        }
+
+        #[tokio::test]
+        async fn bad_parameters_are_answered_at_the_client() {
+            let big = "x".repeat(2048);
+            for (extra, error, says) in [
+                (
+                    format!("&junk={big}"),
+                    "invalid_request",
+                    "larger than 2048 bytes",
+                ),
+                ("&request=eyJ".into(), "request_not_supported", ""),
+                ("&max_age=-1".into(), "invalid_request", "max_age"),
+                (
+                    "&prompt=none+login".into(),
+                    "invalid_request",
+                    "prompt=none",
+                ),
+                (
+                    "&id_token_hint=forged".into(),
+                    "invalid_request",
+                    "id_token_hint",
+                ),
+                ("&claims=%5B%5D".into(), "invalid_request", "claims"),
+                (
+                    "&response_mode=fragment".into(),
+                    "invalid_request",
+                    "response_mode",
+                ),
+            ] {
+                let (code, description) = error_of(validate(&base(&extra)).await.unwrap_err());
+                assert_eq!(code, error, "{extra:.40}");
+                assert!(description.contains(says), "{extra:.40}: {description}");
+            }
+            let no_scope = base("").replace("&scope=openid+profile", "");
+            assert_eq!(
+                error_of(validate(&no_scope).await.unwrap_err()).0,
+                "invalid_scope"
+            );
+        }
     }
 }
