@@ -331,7 +331,7 @@ pub struct AuthorizationCode {
     pub redeemed_at: Option<UnixTime>,
     /// The access token issued at redemption.
     pub issued: Option<IssuedToken>,
-    /// The `claims` request parameter the code was issued for.
+    /// The `claims` parameter of the authorization request, carried to the tokens.
     pub claims: Option<RequestedClaims>,
 }
 
