@@ -57,6 +57,7 @@ pub struct FileConfig {
     pub login: LoginFile,
     pub password: PasswordFile,
     pub http: HttpFile,
+    pub authorize: AuthorizeFile,
     pub log: LogFile,
 }
 
@@ -104,6 +105,14 @@ pub struct HttpFile {
     pub trusted_proxies: Vec<String>,
 }
 
+/// `[authorize]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizeFile {
+    pub max_request_bytes: usize,
+    pub pending_per_ip_per_minute: u32,
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -125,6 +134,7 @@ impl Default for FileConfig {
             login: LoginFile::default(),
             password: PasswordFile::default(),
             http: HttpFile::default(),
+            authorize: AuthorizeFile::default(),
             log: LogFile::default(),
         }
     }
@@ -177,6 +187,15 @@ impl Default for HttpFile {
     }
 }
 
+impl Default for AuthorizeFile {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 8 * 1024,
+            pending_per_ip_per_minute: 60,
+        }
+    }
+}
+
 impl Default for LogFile {
     fn default() -> Self {
         Self {
@@ -213,6 +232,10 @@ pub struct Config {
     pub workers: usize,
     /// Peers whose `X-Forwarded-For` is believed (the reverse proxies in front of Sesame).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The most an authorization request's parameters may take together, bytes.
+    pub authorize_max_request_bytes: usize,
+    /// New pending authorization requests per client IP per minute.
+    pub authorize_pending_per_ip_per_minute: u32,
     pub log_json: bool,
     pub log_level: String,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
@@ -378,6 +401,21 @@ impl FileConfig {
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024"));
         }
+        if !(1024..=65_536).contains(&self.authorize.max_request_bytes) {
+            return Err(invalid(
+                "authorize.max_request_bytes",
+                format!(
+                    "must be between 1024 and 65536, got {}",
+                    self.authorize.max_request_bytes
+                ),
+            ));
+        }
+        if self.authorize.pending_per_ip_per_minute == 0 {
+            return Err(invalid(
+                "authorize.pending_per_ip_per_minute",
+                "must be at least 1",
+            ));
+        }
         // A directive tracing cannot read would silently drop every log line.
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("'{}': {e}", self.log.level)))?;
@@ -430,6 +468,8 @@ impl FileConfig {
             max_body_bytes: self.http.max_body_bytes,
             workers: self.http.workers,
             trusted_proxies,
+            authorize_max_request_bytes: self.authorize.max_request_bytes,
+            authorize_pending_per_ip_per_minute: self.authorize.pending_per_ip_per_minute,
             log_json,
             log_level: self.log.level,
             ignored_env: Vec::new(),
@@ -555,6 +595,16 @@ mod tests {
                 "SESAME_HTTP__TRUSTED_PROXIES",
                 "10.0.0.0/8,nonsense",
                 "`http.trusted_proxies`",
+            ),
+            (
+                "SESAME_AUTHORIZE__MAX_REQUEST_BYTES",
+                "100",
+                "`authorize.max_request_bytes`",
+            ),
+            (
+                "SESAME_AUTHORIZE__PENDING_PER_IP_PER_MINUTE",
+                "0",
+                "`authorize.pending_per_ip_per_minute`",
             ),
         ] {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();

@@ -4,16 +4,20 @@
 //! (persistence).
 
 pub mod accounts;
+pub mod authorization;
 pub mod cli;
 pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod keys;
 pub mod model;
 pub mod oauth;
+pub mod params;
 pub mod render;
 pub mod secret;
+pub mod session;
 pub mod state;
 pub mod store;
 pub mod tasks;
@@ -61,6 +65,10 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         &config,
         clock.clone(),
     ));
+    let pending_limit = Arc::new(authorization::limit::PendingLimit::new(
+        config.authorize_pending_per_ip_per_minute,
+        clock.clone(),
+    ));
     let discovery = oauth::discovery::render(&config).into();
     Ok(AppState {
         config: Arc::new(config),
@@ -69,6 +77,7 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         templates,
         accounts,
         clock,
+        pending_limit,
         discovery,
     })
 }
@@ -84,7 +93,9 @@ pub fn start_tasks(state: &AppState) -> tasks::TaskRunner {
 pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let max_body = state.config.max_body_bytes;
-        cfg.app_data(web::Data::new(state))
+        // The error mapping renders pages with the templates alone (error.rs needs no state).
+        cfg.app_data(web::Data::from(state.templates.clone()))
+            .app_data(web::Data::new(state))
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::FormConfig::default().limit(max_body))
             .configure(oauth::routes)
@@ -95,12 +106,8 @@ pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 /// A friendly 404 page for every unknown path.
-async fn not_found(state: web::Data<AppState>) -> actix_web::HttpResponse {
-    state.templates.error_page(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is nothing at this address.",
-    )
+async fn not_found() -> Result<actix_web::HttpResponse, error::PageError> {
+    Err(error::PageError::not_found())
 }
 
 /// Builds the HTTP server on an already bound listener (tests bind `127.0.0.1:0`).
@@ -115,7 +122,7 @@ pub fn server(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(error::framework_errors())
-            .wrap(ui::headers::security_headers(&state.config))
+            .wrap(http::headers::security_headers(&state.config))
             .wrap(access_log())
             .configure(routes(state.clone()))
     })

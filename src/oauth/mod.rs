@@ -1,5 +1,8 @@
-//! The OAuth 2.0 / OpenID Connect endpoints. Each file is a thin actix handler over a core
-//! function with no actix types.
+//! The OAuth 2.0 / OpenID Connect endpoints, one file each, and the token rules they share
+//! (`tokens`, `client_auth`, `grants/`). `authorize` is a thin adapter over the actix-free
+//! authorization core (`crate::authorization`); the others still do their work in the handler
+//! module. `params` and `pkce` are re-exported from where they live now (`crate::params`,
+//! `crate::authorization::pkce`).
 
 use actix_web::web;
 
@@ -8,8 +11,8 @@ pub mod client_auth;
 pub mod discovery;
 pub mod grants;
 pub mod jwks;
-pub mod params;
-pub mod pkce;
+pub use crate::authorization::pkce;
+pub use crate::params;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;

@@ -1,4 +1,5 @@
-//! The IdP session: a 256-bit random cookie value; the server keeps only its SHA-256.
+//! The IdP session: a 256-bit random cookie value; the server keeps only its SHA-256. It sits
+//! beneath `oauth/` (authorize) and `ui/` (login, consent) alike: cookie ↔ store.
 
 use crate::config::Config;
 use crate::model::{Session, User};
@@ -53,7 +54,7 @@ pub async fn start(
         expires_at: now + state.config.session_ttl,
     };
     state.store.create_session(&session).await?;
-    let cookie = super::browser_cookie(
+    let cookie = crate::http::browser_cookie(
         &state.config,
         cookie_name(&state.config),
         value.expose().to_string(),
