@@ -438,6 +438,7 @@ pub async fn issue_code(
         auth_time: session.auth_time,
         sid: session.sid.clone(),
         amr: session.amr.clone(),
+        grant_id: random_id(),
         created_at: now,
         expires_at: now + state.config.code_ttl,
         redeemed_at: None,

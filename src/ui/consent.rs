@@ -2,7 +2,7 @@
 //! client and scopes.
 
 use super::{csrf, csrf_failure, headers, pending_request, read_form, session, take_pending};
-use crate::model::{AuthorizationRequest, Consent, Session, User};
+use crate::model::{AuthorizationRequest, Session, User};
 use crate::oauth::authorize;
 use crate::oauth::params::Params;
 use crate::state::AppState;
@@ -138,19 +138,13 @@ pub async fn submit(
     };
     match decision {
         Some("allow") => {
-            // Remembered per user and client: what was approved before, and this request.
-            let scopes = match state.store.consent(&user.id, &request.client_id).await {
-                Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
-                Err(e) => return state.templates.incident_page(&e),
-            }
-            .union(&request.scope);
-            let consent = Consent {
-                user_id: user.id.clone(),
-                client_id: request.client_id.clone(),
-                scopes,
-                granted_at: state.now(),
-            };
-            if let Err(e) = state.store.put_consent(&consent).await {
+            // Remembered per user and client: what was approved before, and this request,
+            // merged in one store operation.
+            let granted = state
+                .store
+                .grant_consent(&user.id, &request.client_id, &request.scope, state.now())
+                .await;
+            if let Err(e) = granted {
                 return state.templates.incident_page(&e);
             }
             authorize::issue_code(&state, &request, &session, &user).await
