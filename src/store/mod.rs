@@ -179,8 +179,8 @@ pub trait CodeStore {
 #[async_trait]
 pub trait AccessTokenDenyList {
     /// Denies the token `jti` until `expires_at` (the token's own `exp`), noting the grant it
-    /// was issued under, if any; idempotent (a second call keeps the later expiry and the
-    /// first grant id). One upsert on the `jti`.
+    /// was issued under, if any; idempotent (a repeat keeps the later expiry, and the grant id
+    /// once one is recorded). One upsert on the `jti`.
     async fn revoke_access_token(
         &self,
         jti: &str,
