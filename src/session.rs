@@ -51,6 +51,7 @@ pub async fn start(
         auth_time: now,
         amr,
         created_at: now,
+        last_seen_at: now,
         expires_at: now + state.config.session_ttl,
     };
     state.store.create_session(&session).await?;

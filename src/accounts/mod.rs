@@ -13,7 +13,7 @@ use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::model::{User, UserId};
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
+use crate::store::{Conflict, Store, StoreError};
 use password::Hasher;
 use policy::PasswordPolicy;
 use std::net::IpAddr;
@@ -130,7 +130,7 @@ impl Accounts {
         };
         match self.store.create_user(&user).await {
             Ok(()) => Ok(user),
-            Err(StoreError::Conflict("email")) => Err(AccountError::EmailTaken),
+            Err(StoreError::Conflict(Conflict::Email)) => Err(AccountError::EmailTaken),
             Err(e) => Err(e.into()),
         }
     }

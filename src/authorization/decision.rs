@@ -138,6 +138,7 @@ mod tests {
             auth_time: NOW - age,
             amr: vec!["pwd".into()],
             created_at: NOW - age,
+            last_seen_at: NOW - age,
             expires_at: NOW + 3600,
         }
     }

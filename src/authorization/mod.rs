@@ -16,10 +16,8 @@ pub mod request;
 use crate::accounts::Accounts;
 use crate::clock::UnixTime;
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, Consent, ResponseMode, Session, User,
-};
-use crate::secret::random_token;
+use crate::model::{AuthorizationCode, AuthorizationRequest, Client, ResponseMode, Session, User};
+use crate::secret::{random_id, random_token};
 use crate::store::{Store, StoreError};
 use decision::Decision;
 use limit::PendingLimit;
@@ -207,20 +205,11 @@ impl Authorizer<'_> {
         session: &Session,
         user: &User,
     ) -> Result<Outcome, Refusal> {
-        let scopes = self
-            .store
-            .consent(&user.id, &request.client_id)
-            .await?
-            .map(|c| c.scopes)
-            .unwrap_or_default()
-            .union(&request.scope);
-        let consent = Consent {
-            user_id: user.id.clone(),
-            client_id: request.client_id.clone(),
-            scopes,
-            granted_at: self.now,
-        };
-        self.store.put_consent(&consent).await?;
+        // Remembered per user and client: what was approved before, and this request, merged
+        // atomically in the store so two tabs cannot lose each other's approval.
+        self.store
+            .grant_consent(&user.id, &request.client_id, &request.scope, self.now)
+            .await?;
         self.issue_code(request, session, user).await
     }
 
@@ -249,6 +238,7 @@ impl Authorizer<'_> {
             expires_at: self.now + self.code_ttl,
             redeemed_at: None,
             issued: None,
+            grant_id: random_id(),
             claims: request.claims.clone(),
         };
         self.store.insert_code(&record).await?;
@@ -326,6 +316,7 @@ mod tests {
                 auth_time: NOW - 10,
                 amr: vec!["pwd".into()],
                 created_at: NOW - 10,
+                last_seen_at: NOW - 10,
                 expires_at: NOW + 3600,
             };
             Fixture {
@@ -470,13 +461,10 @@ mod tests {
     #[tokio::test]
     async fn approval_merges_consent_and_issues_a_code_bound_to_the_request() {
         let f = Fixture::new(60).await;
-        let earlier = Consent {
-            user_id: f.user.id.clone(),
-            client_id: "c".into(),
-            scopes: Scope::parse("profile").unwrap(),
-            granted_at: 0,
-        };
-        f.store.put_consent(&earlier).await.unwrap();
+        f.store
+            .grant_consent(&f.user.id, "c", &Scope::parse("profile").unwrap(), 0)
+            .await
+            .unwrap();
         let outcome = f
             .authorizer()
             .approve(&request("r1"), &f.session, &f.user)

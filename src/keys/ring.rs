@@ -7,7 +7,7 @@ use super::jws::prerendered_headers;
 use super::{Kek, KeyError, KeyManager};
 use crate::clock::UnixTime;
 use crate::model::{KeyState, SigningKey};
-use crate::store::{Store, StoreError};
+use crate::store::{Conflict, Store, StoreError};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -203,7 +203,7 @@ impl KeyManager {
             match store.insert_signing_key(&first).await {
                 Ok(()) => stored = vec![first],
                 // Another instance stored generation 1 first: theirs is the key.
-                Err(StoreError::Conflict("generation")) => {
+                Err(StoreError::Conflict(Conflict::Generation)) => {
                     stored = store.signing_keys().await?;
                 }
                 Err(e) => return Err(e.into()),

@@ -788,7 +788,7 @@ mod tests {
         let v = Validation::new().await;
         for claims in [access_claims(), client_claims()] {
             v.store
-                .revoke_access_token(&claims.jti, claims.exp)
+                .revoke_access_token(&claims.jti, claims.exp, None)
                 .await
                 .unwrap();
             let err = v.validate(&claims, NOW).await.unwrap_err();

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod code_flow;
 mod config_file;
+mod contract;
 mod discovery;
 mod login_page;
 mod startup;

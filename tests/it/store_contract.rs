@@ -1,8 +1,8 @@
-//! The store contract suite (`sesame::store::contract`) over every backend. SQLite is the only
-//! backend so far; the MongoDB backend will run the same suite when `SESAME_TEST_MONGODB_URI`
-//! is set.
+//! The store contract suite (`tests/it/contract`) over every backend: one `contract::run_all`
+//! call per backend. SQLite is the only backend so far; the MongoDB backend will run the same
+//! suite when `SESAME_TEST_MONGODB_URI` is set.
 
-use sesame::store::contract;
+use crate::contract;
 use sesame::store::sqlite::SqliteStore;
 use std::sync::Arc;
 
