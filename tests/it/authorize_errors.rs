@@ -1,63 +1,9 @@
 //! The authorization endpoint's refusals (checklist B1–B5, B7, B8, B10, B16, B17).
 
 use crate::harness::{
-    ClientSpec, PASSWORD, Person, TestClient, TestServer, header, jwt_claims, query_map,
+    ClientSpec, PASSWORD, Person, TestClient, TestServer, assert_error_page, assert_error_redirect,
+    header, jwt_claims, query_map,
 };
-
-/// A 400 HTML error page at the OP: never a redirect (RFC 6749 §4.1.2.1).
-pub async fn assert_error_page(resp: reqwest::Response, what: &str) {
-    let status = resp.status().as_u16();
-    let location = header(&resp, "location");
-    let content_type = header(&resp, "content-type");
-    let body = resp.text().await.unwrap_or_default();
-    assert_eq!(
-        status, 400,
-        "{what}: expected a 400 error page, body {body}"
-    );
-    assert!(
-        location.is_empty(),
-        "{what}: must not redirect, Location {location}"
-    );
-    assert!(
-        content_type.starts_with("text/html"),
-        "{what}: {content_type}"
-    );
-}
-
-/// A 302/303 to the client's redirect URI carrying `error`, `state` and `iss`, and no code.
-pub fn assert_error_redirect(
-    server: &TestServer,
-    person: &Person,
-    resp: &reqwest::Response,
-    client: &TestClient,
-    error: &str,
-    state: Option<&str>,
-) {
-    let loc = person.location(resp);
-    assert!(
-        loc.starts_with(&format!("{}?", client.redirect_uri)),
-        "redirect to the registered URI: {loc}"
-    );
-    let q = query_map(&loc);
-    assert_eq!(q.get("error").map(String::as_str), Some(error), "{loc}");
-    assert_eq!(
-        q.get("state").map(String::as_str),
-        state,
-        "state echoed: {loc}"
-    );
-    assert_eq!(
-        q.get("iss").map(String::as_str),
-        Some(server.issuer.as_str()),
-        "RFC 9207: {loc}"
-    );
-    assert!(!q.contains_key("code"), "no code with an error: {loc}");
-    if let Some(d) = q.get("error_description") {
-        assert!(
-            !d.contains(['\r', '\n', '\t']),
-            "no CR/LF/TAB in error_description"
-        );
-    }
-}
 
 async fn setup() -> (TestServer, TestClient, Person) {
     let server = TestServer::start().await;

@@ -753,6 +753,26 @@ pub fn assert_bearer_error(status: u16, www: &str, error: &str, what: &str) {
     );
 }
 
+/// Asserts a 400 HTML error page at the OP: never a redirect (RFC 6749 §4.1.2.1).
+pub async fn assert_error_page(resp: reqwest::Response, what: &str) {
+    let status = resp.status().as_u16();
+    let location = header(&resp, "location");
+    let content_type = header(&resp, "content-type");
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(
+        status, 400,
+        "{what}: expected a 400 error page, body {body}"
+    );
+    assert!(
+        location.is_empty(),
+        "{what}: must not redirect, Location {location}"
+    );
+    assert!(
+        content_type.starts_with("text/html"),
+        "{what}: {content_type}"
+    );
+}
+
 /// Asserts a 302/303 to the client's redirect URI carrying `error`, `state` and `iss`
 /// (RFC 6749 §4.1.2.1, RFC 9207), and no code.
 pub fn assert_error_redirect(
