@@ -1,7 +1,8 @@
 //! Sesame: an OAuth 2.0 / OpenID Connect identity provider.
 //!
-//! Layers: `oauth`/`ui` (HTTP) → `accounts`/`clients`/`keys`/`tasks` (services) → `store`
-//! (persistence).
+//! Layers: `oauth`/`ui` (HTTP adapters, over the web plumbing they share in `http` and
+//! `session`) → `authorization`/`accounts`/`clients`/`keys`/`tasks` (services, no HTTP types)
+//! → `store` (persistence) → `model` (plain records).
 
 pub mod accounts;
 pub mod authorization;

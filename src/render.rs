@@ -15,7 +15,7 @@ const PARTIALS: &[(&str, &str)] = &[("layout", include_str!("../templates/layout
 
 /// Every page template, by the name handlers render it with.
 ///
-/// - `login`: `request`, `csrf_token`, `email?`, `error?`, `client_name?`
+/// - `login`: `request`, `csrf_token`, `email?`, `error?`, `client_name`
 /// - `consent`: `request`, `csrf_token`, `client_name`, `scopes: [{name, description}]`
 /// - `error`: `title`, `message`
 /// - `form_post`: `redirect_uri`, `fields: [{name, value}]`, `nonce`

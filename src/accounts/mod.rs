@@ -461,7 +461,7 @@ mod tests {
                 "{email}"
             );
         }
-        store.set_user_disabled(&user.id, true).await.unwrap();
+        store.disable_user(&user.id).await.unwrap();
         assert!(matches!(
             login(&a, "dave@example.com", GOOD, NOW).await,
             Err(LoginError::InvalidCredentials)
@@ -480,7 +480,7 @@ mod tests {
         a.create_user("kim@example.com", None, &pw(GOOD), NOW)
             .await
             .unwrap();
-        store.set_user_disabled(&user.id, true).await.unwrap();
+        store.disable_user(&user.id).await.unwrap();
         let overlong = "z".repeat(10_000);
         for (what, email, password, succeeds) in [
             ("right password", "kim@example.com", GOOD, true),

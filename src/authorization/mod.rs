@@ -444,7 +444,7 @@ mod tests {
     #[tokio::test]
     async fn a_disabled_user_s_session_answers_nothing() {
         let f = Fixture::new(60).await;
-        f.store.set_user_disabled(&f.user.id, true).await.unwrap();
+        f.store.disable_user(&f.user.id).await.unwrap();
         let mut silent = request("r1");
         silent.prompt = vec!["none".into()];
         let outcome = f

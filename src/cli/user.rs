@@ -69,14 +69,12 @@ pub(super) async fn user_command(
         }
         UserCommand::Disable { user } => {
             let user = find_user(store.as_ref(), &user).await?;
-            store
-                .set_user_disabled(&user.id, true)
-                .await
-                .map_err(runtime)?;
+            // One store operation: the user is disabled and their sessions end together.
             let ended = store
-                .delete_user_sessions(&user.id)
+                .disable_user(&user.id)
                 .await
-                .map_err(runtime)?;
+                .map_err(runtime)?
+                .ok_or_else(|| CliError::Runtime(format!("no user '{}'", user.id)))?;
             writeln!(
                 out,
                 "disabled user {} <{}>; ended {ended} session(s)",
@@ -86,10 +84,7 @@ pub(super) async fn user_command(
         }
         UserCommand::Enable { user } => {
             let user = find_user(store.as_ref(), &user).await?;
-            store
-                .set_user_disabled(&user.id, false)
-                .await
-                .map_err(runtime)?;
+            store.enable_user(&user.id).await.map_err(runtime)?;
             writeln!(out, "enabled user {} <{}>", user.id, user.email).map_err(runtime)
         }
     }

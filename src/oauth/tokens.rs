@@ -807,7 +807,7 @@ mod tests {
         assert!(matches!(err, BearerError::InactiveUser), "{err:?}");
 
         v.store
-            .set_user_disabled(&UserId("user-1".into()), true)
+            .disable_user(&UserId("user-1".into()))
             .await
             .unwrap();
         let err = v.validate(&access_claims(), NOW).await.unwrap_err();

@@ -95,9 +95,9 @@ pub trait UserStore {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// All users, oldest first.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
-    /// Sets the disabled flag alone; `false` if no such user. Use it to enable a user; to
-    /// disable one, [`UserStore::disable_user`] also ends their sessions.
-    async fn set_user_disabled(&self, id: &UserId, disabled: bool) -> StoreResult<bool>;
+    /// Clears the disabled flag; `false` if no such user. Disabling is
+    /// [`UserStore::disable_user`], which also ends the user's sessions: there is no second way.
+    async fn enable_user(&self, id: &UserId) -> StoreResult<bool>;
     /// Disables the user and ends every session of theirs, as one operation. Returns how many
     /// sessions ended, or `None` if there is no such user. Idempotent: disabling a disabled
     /// user ends any session left and reports it.

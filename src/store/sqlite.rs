@@ -333,9 +333,8 @@ impl UserStore for SqliteStore {
             .collect()
     }
 
-    async fn set_user_disabled(&self, id: &UserId, disabled: bool) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
-            .bind(disabled)
+    async fn enable_user(&self, id: &UserId) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET disabled = 0 WHERE id = ?")
             .bind(id.0.as_str())
             .execute(&self.pool)
             .await

@@ -579,12 +579,7 @@ async fn disabled_user_cannot_log_in_and_gets_the_generic_error() {
     let server = TestServer::start().await;
     let client = server.confidential_client().await;
     let user = server.user("disabled@example.com").await;
-    server
-        .state
-        .store
-        .set_user_disabled(&user.id, true)
-        .await
-        .unwrap();
+    server.state.store.disable_user(&user.id).await.unwrap();
     let person = server.person();
     let (login, _) = login_page(&server, &client, &person).await;
     let resp = person

@@ -335,16 +335,11 @@ async fn users_are_listed_oldest_first(store: Arc<dyn Store>) {
 async fn user_can_be_disabled_and_enabled(store: Arc<dyn Store>) {
     let user = new_user(NOW);
     store.create_user(&user).await.unwrap();
-    assert!(store.set_user_disabled(&user.id, true).await.unwrap());
+    assert_eq!(store.disable_user(&user.id).await.unwrap(), Some(0));
     assert!(store.user_by_id(&user.id).await.unwrap().unwrap().disabled);
-    assert!(store.set_user_disabled(&user.id, false).await.unwrap());
+    assert!(store.enable_user(&user.id).await.unwrap());
     assert!(!store.user_by_id(&user.id).await.unwrap().unwrap().disabled);
-    assert!(
-        !store
-            .set_user_disabled(&UserId(random_id()), true)
-            .await
-            .unwrap()
-    );
+    assert!(!store.enable_user(&UserId(random_id())).await.unwrap());
 }
 
 async fn disabling_a_user_ends_their_sessions_only(store: Arc<dyn Store>) {
@@ -396,7 +391,7 @@ async fn disabling_a_user_is_idempotent(store: Arc<dyn Store>) {
     assert_eq!(store.disable_user(&user.id).await.unwrap(), Some(1));
     assert_eq!(store.session(&straggler.id_hash, NOW).await.unwrap(), None);
     // And the user can be enabled again.
-    assert!(store.set_user_disabled(&user.id, false).await.unwrap());
+    assert!(store.enable_user(&user.id).await.unwrap());
     assert!(
         store
             .user_by_id(&user.id)
