@@ -2,56 +2,15 @@
 //! against the published keys by `kid`.
 
 use super::jwk::RS256;
-use super::ring::RingKey;
 use super::{KeyError, KeyManager};
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// Tokens longer than this are refused before any decoding (ours are well under 2 KiB).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
-
-/// The `typ` values whose headers are rendered once per key: access and ID tokens.
-const PRERENDERED_TYPS: [&str; 2] = ["at+jwt", "JWT"];
-
-/// The headers for [`PRERENDERED_TYPS`], in that order, for the key `kid`.
-pub(super) fn prerendered_headers(kid: &str) -> Result<[String; 2], KeyError> {
-    Ok([
-        render_header(PRERENDERED_TYPS[0], kid)?,
-        render_header(PRERENDERED_TYPS[1], kid)?,
-    ])
-}
-
-impl RingKey {
-    /// The base64url header `{"alg":"RS256","typ":typ,"kid":kid}`.
-    fn header(&self, typ: &str) -> Result<Cow<'_, str>, KeyError> {
-        match PRERENDERED_TYPS.iter().position(|t| *t == typ) {
-            Some(i) => Ok(Cow::Borrowed(&self.headers[i])),
-            None => render_header(typ, &self.kid).map(Cow::Owned),
-        }
-    }
-}
-
-/// The JOSE header Sesame writes (RFC 7515 §4.1); members in this order.
-#[derive(Serialize)]
-struct OutgoingHeader<'a> {
-    alg: &'a str,
-    typ: &'a str,
-    kid: &'a str,
-}
-
-fn render_header(typ: &str, kid: &str) -> Result<String, KeyError> {
-    let json = serde_json::to_vec(&OutgoingHeader {
-        alg: RS256,
-        typ,
-        kid,
-    })
-    .map_err(|e| KeyError::Crypto(format!("JOSE header: {e}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(json))
-}
 
 /// The JOSE header as received. Unknown members are ignored, except `crit`.
 #[derive(Deserialize)]
@@ -77,7 +36,7 @@ impl KeyManager {
     pub fn sign(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
         let ring = self.current();
         let key = ring.active()?;
-        let header = key.header(typ)?;
+        let header = key.headers.for_typ(typ, &key.kid)?;
         let payload = serde_json::to_vec(claims)
             .map_err(|e| KeyError::Crypto(format!("claims do not serialize: {e}")))?;
         let signature_len = key.signer.public_modulus_len();

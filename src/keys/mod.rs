@@ -7,6 +7,7 @@
 //! [`KeyManager::reload`] swaps in a new ring when the stored keys change. Signing and
 //! verification of compact JWS ([`jws`]) use whatever ring is current.
 
+mod header;
 mod jwk;
 mod jws;
 mod kek;

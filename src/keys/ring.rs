@@ -2,8 +2,8 @@
 //! next and retired ones published, the JWKS rendered from them; loaded at start and reloaded
 //! when the stored keys change.
 
+use super::header::PrerenderedHeaders;
 use super::jwk::{JwkSet, PublicJwk, RS256};
-use super::jws::prerendered_headers;
 use super::{Kek, KeyError, KeyManager};
 use crate::clock::UnixTime;
 use crate::model::{KeyState, SigningKey};
@@ -26,8 +26,8 @@ pub(super) struct RingKey {
     pub(super) signer: RsaKeyPair,
     pub(super) verifier: ParsedPublicKey,
     pub(super) jwk: PublicJwk,
-    /// base64url JOSE headers for the pre-rendered `typ`s (see [`prerendered_headers`]).
-    pub(super) headers: [String; 2],
+    /// base64url JOSE headers for the common `typ`s, rendered once.
+    pub(super) headers: PrerenderedHeaders,
 }
 
 /// Every published key, the signing one marked, and the JWKS rendered from them.
@@ -81,7 +81,7 @@ impl Ring {
                 signer,
                 verifier,
                 jwk,
-                headers: prerendered_headers(&record.kid)?,
+                headers: PrerenderedHeaders::new(&record.kid)?,
             });
         }
         let active = keys
