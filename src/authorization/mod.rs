@@ -89,6 +89,11 @@ impl Interaction {
             Interaction::Consent => "/consent",
         }
     }
+
+    /// Where the browser goes for the pending request `request_id`: `/login?request=…`.
+    pub fn location(self, request_id: &str) -> String {
+        format!("{}?request={request_id}", self.path())
+    }
 }
 
 /// What to answer a request with.

@@ -37,9 +37,7 @@ pub fn respond(
     result: Result<Outcome, Refusal>,
 ) -> Result<HttpResponse, PageError> {
     match result {
-        Ok(Outcome::Interact(hosted, id)) => {
-            Ok(see_other(&format!("{}?request={id}", hosted.path())))
-        }
+        Ok(Outcome::Interact(hosted, id)) => Ok(see_other(&hosted.location(&id))),
         Ok(Outcome::Respond(response)) | Err(Refusal::AtClient(response)) => {
             deliver(templates, issuer, response)
         }

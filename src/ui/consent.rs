@@ -2,7 +2,7 @@
 //! client and scopes.
 
 use super::{Pending, form_page, form_prologue, page_prologue, take_pending};
-use crate::authorization::deny;
+use crate::authorization::{Interaction, deny};
 use crate::error::PageError;
 use crate::http::{response_mode, see_other};
 use crate::model::{AuthorizationRequest, Session, User};
@@ -46,7 +46,7 @@ async fn approver(
     req: &HttpRequest,
     request: &AuthorizationRequest,
 ) -> Result<Approver, PageError> {
-    let to_login = || Approver::SignInFirst(see_other(&format!("/login?request={}", request.id)));
+    let to_login = || Approver::SignInFirst(see_other(&Interaction::Login.location(&request.id)));
     let session = crate::session::current(state, req)
         .await?
         .filter(|s| request.authenticated_session.as_deref() == Some(s.sid.as_str()));

@@ -1,6 +1,6 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
-use super::{AccessTokenGrant, TokenResponse, mint_access_token};
+use super::{AccessTokenGrant, TokenResponse, issue_access_token};
 use crate::error::{OAuthError, OAuthErrorCode, internal};
 use crate::model::{
     AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, PlannedToken, User,
@@ -132,7 +132,7 @@ fn tokens_for(
         sid: &record.sid,
         amr: &record.amr,
     };
-    let access_token = mint_access_token(
+    let access_token = issue_access_token(
         state,
         AccessTokenGrant {
             sub: &user.id.0,
