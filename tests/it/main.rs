@@ -7,6 +7,7 @@ mod harness;
 mod authorize_errors;
 mod bad_input;
 mod browser;
+mod claims;
 mod cli;
 mod code_flow;
 mod config_file;
