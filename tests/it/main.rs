@@ -14,6 +14,7 @@ mod config_file;
 mod contract;
 mod discovery;
 mod login_page;
+mod session_idle;
 mod startup;
 mod store_contract;
 mod tasks;
