@@ -75,7 +75,10 @@ pub struct TokensFile {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionFile {
+    /// Absolute lifetime, seconds: the session ends then however much it is used.
     pub ttl: i64,
+    /// Idle lifetime, seconds: the session ends when unused this long (sliding).
+    pub idle_ttl: i64,
 }
 
 /// `[login]`
@@ -153,7 +156,10 @@ impl Default for TokensFile {
 
 impl Default for SessionFile {
     fn default() -> Self {
-        Self { ttl: 8 * 3600 }
+        Self {
+            ttl: 8 * 3600,
+            idle_ttl: 30 * 60,
+        }
     }
 }
 
@@ -220,7 +226,10 @@ pub struct Config {
     pub id_token_ttl: i64,
     pub code_ttl: i64,
     pub authorization_request_ttl: i64,
+    /// Absolute lifetime of an IdP session, seconds.
     pub session_ttl: i64,
+    /// How long an IdP session may go unused, seconds; at most `session_ttl`.
+    pub session_idle_ttl: i64,
     pub login_free_attempts: i64,
     pub login_max_lock_seconds: i64,
     pub login_per_ip_per_minute: u32,
@@ -374,6 +383,17 @@ impl FileConfig {
                 "must be at most 600 seconds (RFC 6749 §4.1.2)",
             ));
         }
+        let session_ttl = seconds("session.ttl", self.session.ttl, YEAR)?;
+        let session_idle_ttl = seconds("session.idle_ttl", self.session.idle_ttl, YEAR)?;
+        if session_idle_ttl > session_ttl {
+            return Err(invalid(
+                "session.idle_ttl",
+                format!(
+                    "must not be longer than session.ttl ({session_ttl} s), got \
+                     {session_idle_ttl}; lower it together with session.ttl"
+                ),
+            ));
+        }
         if self.password.min_length < 8 {
             return Err(invalid(
                 "password.min_length",
@@ -454,7 +474,8 @@ impl FileConfig {
                 self.tokens.authorization_request_ttl,
                 DAY,
             )?,
-            session_ttl: seconds("session.ttl", self.session.ttl, YEAR)?,
+            session_ttl,
+            session_idle_ttl,
             login_free_attempts: self.login.free_attempts,
             login_max_lock_seconds: seconds(
                 "login.max_lock_seconds",
@@ -586,6 +607,7 @@ mod tests {
                 "9223372036854775807",
                 "`session.ttl`",
             ),
+            ("SESAME_SESSION__IDLE_TTL", "0", "`session.idle_ttl`"),
             (
                 "SESAME_TOKENS__ACCESS_TOKEN_TTL",
                 "86401",
@@ -610,6 +632,24 @@ mod tests {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn session_idle_ttl_defaults_to_half_an_hour_and_may_not_outlast_the_session() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!((c.session_ttl, c.session_idle_ttl), (28_800, 1_800));
+        let err = Config::load_with_env(None, env(&[("SESAME_SESSION__TTL", "600")])).unwrap_err();
+        assert!(err.to_string().contains("`session.idle_ttl`"), "{err}");
+        assert!(err.to_string().contains("session.ttl (600 s)"), "{err}");
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_SESSION__TTL", "600"),
+                ("SESAME_SESSION__IDLE_TTL", "600"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.session_ttl, c.session_idle_ttl), (600, 600));
     }
 
     #[test]

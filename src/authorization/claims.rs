@@ -1,7 +1,8 @@
 //! The `claims` request parameter (OIDC Core §5.5): which claims the client wants in the ID
-//! token and at userinfo, beyond what its scopes give.
+//! token and at userinfo. It chooses only where a claim goes: a claim is released only under the
+//! scope that carries it, because that scope is what the person consented to ([`within_scope`]).
 
-use crate::model::RequestedClaims;
+use crate::model::{RequestedClaims, Scope};
 use serde_json::Value;
 
 /// The claims Sesame has; any other name is ignored, as OIDC Core §5.5 allows.
@@ -56,9 +57,74 @@ pub fn parse(raw: &str) -> Result<RequestedClaims, ClaimsError> {
     })
 }
 
+/// The scope whose consent releases `claim` (OIDC Core §5.4): `email` and `email_verified`
+/// under `email`, `name` under `profile`.
+pub fn scope_of(claim: &str) -> Option<&'static str> {
+    match claim {
+        "email" | "email_verified" => Some("email"),
+        "name" => Some("profile"),
+        _ => None,
+    }
+}
+
+/// Keeps only the requested claims whose scope ([`scope_of`]) is in `granted`, the scope the
+/// request was granted and the person is asked to approve: the consent page lists scopes, so a
+/// claim outside them would be released without consent. The rest are dropped silently, as
+/// OIDC Core §5.5 lets an OP leave requested claims out.
+pub fn within_scope(requested: RequestedClaims, granted: &Scope) -> RequestedClaims {
+    let keep = |claims: Vec<String>| {
+        claims
+            .into_iter()
+            .filter(|c| scope_of(c).is_some_and(|s| granted.contains(s)))
+            .collect()
+    };
+    RequestedClaims {
+        id_token: keep(requested.id_token),
+        userinfo: keep(requested.userinfo),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_supported_claim_has_the_scope_that_releases_it() {
+        for claim in SUPPORTED {
+            assert!(scope_of(claim).is_some(), "{claim}");
+        }
+        assert_eq!(scope_of("email_verified"), Some("email"));
+        assert_eq!(scope_of("name"), Some("profile"));
+        assert_eq!(scope_of("picture"), None);
+    }
+
+    #[test]
+    fn claims_outside_the_granted_scope_are_dropped() {
+        let all = || RequestedClaims {
+            id_token: vec!["email".into(), "email_verified".into(), "name".into()],
+            userinfo: vec!["email".into(), "name".into()],
+        };
+        let scope = |s: &str| Scope::parse(s).unwrap();
+        assert_eq!(
+            within_scope(all(), &scope("openid")),
+            RequestedClaims::default()
+        );
+        assert_eq!(
+            within_scope(all(), &scope("openid email")),
+            RequestedClaims {
+                id_token: vec!["email".into(), "email_verified".into()],
+                userinfo: vec!["email".into()],
+            }
+        );
+        assert_eq!(
+            within_scope(all(), &scope("openid profile")),
+            RequestedClaims {
+                id_token: vec!["name".into()],
+                userinfo: vec!["name".into()],
+            }
+        );
+        assert_eq!(within_scope(all(), &scope("openid email profile")), all());
+    }
 
     #[test]
     fn supported_claims_are_kept_per_target_and_others_ignored() {

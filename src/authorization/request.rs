@@ -171,10 +171,12 @@ impl Validation<'_> {
                     .ok_or_else(|| fail(InvalidRequest, "id_token_hint is not a valid ID token"))?,
             ),
         };
+        // Only where a consented claim goes: claims outside the granted scope are dropped.
         let claims = single("claims")
             .map(claims::parse)
             .transpose()
-            .map_err(|e| fail(InvalidRequest, &e.to_string()))?;
+            .map_err(|e| fail(InvalidRequest, &e.to_string()))?
+            .map(|requested| claims::within_scope(requested, &scope));
 
         let request = AuthorizationRequest {
             id: random_token().expose().to_string(),
@@ -337,7 +339,7 @@ mod tests {
 
     mod validate {
         use super::super::*;
-        use crate::model::TokenEndpointAuthMethod;
+        use crate::model::{RequestedClaims, TokenEndpointAuthMethod};
         use std::sync::Arc;
 
         const NOW: UnixTime = 1_700_000_000;
@@ -402,24 +404,45 @@ mod tests {
 
         #[tokio::test]
         async fn a_valid_request_becomes_a_typed_request_bound_to_the_uri_sent() {
-            let claims = "%7B%22userinfo%22%3A%7B%22email%22%3Anull%7D%7D";
-            let (client, request) = validate(&base(&format!(
+            // {"userinfo":{"email":null,"name":null}}
+            let claims = "%7B%22userinfo%22%3A%7B%22email%22%3Anull%2C%22name%22%3Anull%7D%7D";
+            let query = base(&format!(
                 "&prompt=login&max_age=0&id_token_hint=good-hint&claims={claims}&nonce=n"
-            )))
-            .await
-            .unwrap();
+            ))
+            .replace("scope=openid+profile", "scope=openid+email+profile");
+            let (client, request) = validate(&query).await.unwrap();
             assert_eq!(client.client_id, "native");
             assert_eq!(request.redirect_uri, "http://127.0.0.1:5000/cb");
             assert_eq!(
                 request.scope.to_string(),
-                "openid",
+                "openid email",
                 "profile is not allowed"
             );
             assert_eq!(request.prompt, ["login"]);
             assert_eq!(request.max_age, Some(0));
             assert_eq!(request.id_token_hint_sub.as_deref(), Some("ada"));
-            assert_eq!(request.claims.unwrap().userinfo, ["email"]);
+            assert_eq!(
+                request.claims.unwrap().userinfo,
+                ["email"],
+                "name is dropped with profile"
+            );
             assert_eq!(request.expires_at, NOW + 900);
+        }
+
+        #[tokio::test]
+        async fn claims_the_granted_scope_does_not_cover_are_dropped() {
+            // {"id_token":{"email":null,"email_verified":null},"userinfo":{"name":null}}
+            let claims = "%7B%22id_token%22%3A%7B%22email%22%3Anull%2C%22email_verified%22%3Anull%7D%2C%22userinfo%22%3A%7B%22name%22%3Anull%7D%7D";
+            let openid_only =
+                base(&format!("&claims={claims}")).replace("scope=openid+profile", "scope=openid");
+            let (_, request) = validate(&openid_only).await.unwrap();
+            assert_eq!(request.claims, Some(RequestedClaims::default()));
+            let with_email = base(&format!("&claims={claims}"))
+                .replace("scope=openid+profile", "scope=openid+email");
+            let (_, request) = validate(&with_email).await.unwrap();
+            let kept = request.claims.unwrap();
+            assert_eq!(kept.id_token, ["email", "email_verified"]);
+            assert!(kept.userinfo.is_empty(), "profile was not granted");
         }
 
         #[tokio::test]

@@ -69,11 +69,12 @@ pub(super) async fn user_command(
         }
         UserCommand::Disable { user } => {
             let user = find_user(store.as_ref(), &user).await?;
-            // One store operation: the user is disabled and their sessions end together.
+            // One store operation: the flag and the end of the user's sessions together.
             let ended = store
                 .disable_user(&user.id)
                 .await
                 .map_err(runtime)?
+                // Deleted between the lookup and the write.
                 .ok_or_else(|| CliError::Runtime(format!("no user '{}'", user.id)))?;
             writeln!(
                 out,
@@ -177,6 +178,96 @@ pub fn write_users(out: &mut impl Write, users: &[User], json: bool) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Session;
+    use crate::secret::TokenHash;
+
+    fn user(id: &str) -> User {
+        User {
+            id: UserId(id.into()),
+            email: format!("{id}@example.com"),
+            name: None,
+            email_verified: true,
+            password_hash: String::new(),
+            password_changed_at: 0,
+            disabled: false,
+            created_at: 0,
+        }
+    }
+
+    fn session(cookie: &str, user: &User, now: i64) -> Session {
+        Session {
+            id_hash: TokenHash::of(cookie),
+            sid: cookie.into(),
+            user_id: user.id.clone(),
+            auth_time: now,
+            amr: vec!["pwd".into()],
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + 3600,
+        }
+    }
+
+    async fn disable(store: &Arc<dyn Store>, who: &str) -> (Result<(), CliError>, String) {
+        let config = crate::config::FileConfig::default().resolve().unwrap();
+        let mut out = Vec::new();
+        let result = user_command(
+            UserCommand::Disable { user: who.into() },
+            store.clone(),
+            &config,
+            &mut out,
+        )
+        .await;
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    #[tokio::test]
+    async fn disable_flags_the_user_and_ends_their_sessions_only() {
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        let now = SystemClock.now();
+        let (ada, bob) = (user("ada"), user("bob"));
+        for u in [&ada, &bob] {
+            store.create_user(u).await.unwrap();
+        }
+        for s in [
+            session("a1", &ada, now),
+            session("a2", &ada, now),
+            session("b1", &bob, now),
+        ] {
+            store.create_session(&s).await.unwrap();
+        }
+        let (result, out) = disable(&store, "ada@example.com").await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(
+            out,
+            "disabled user ada <ada@example.com>; ended 2 session(s)\n"
+        );
+        assert!(store.user_by_id(&ada.id).await.unwrap().unwrap().disabled);
+        assert!(
+            store
+                .session(&TokenHash::of("a1"), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .session(&TokenHash::of("b1"), now)
+                .await
+                .unwrap()
+                .is_some(),
+            "another user's session is untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn disabling_an_unknown_user_is_a_runtime_error() {
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        let (result, out) = disable(&store, "nobody@example.com").await;
+        let err = result.unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(err.to_string().contains("nobody@example.com"), "{err}");
+        assert_eq!(out, "");
+    }
 
     #[test]
     fn password_from_stdin_loses_one_trailing_newline_only() {

@@ -719,7 +719,11 @@ async fn login_for_a_client_deleted_meanwhile_keeps_the_existing_session() {
 
 #[tokio::test]
 async fn an_expired_session_no_longer_signs_in_silently() {
-    let server = TestServer::start_with(|c| c.session.ttl = 600).await;
+    let server = TestServer::start_with(|c| {
+        c.session.ttl = 600;
+        c.session.idle_ttl = 600;
+    })
+    .await;
     let client = server.confidential_client().await;
     server.user("expiry@example.com").await;
     let person = server.person();
