@@ -2,11 +2,8 @@
 //! token and at userinfo. It chooses only where a claim goes: a claim is released only under the
 //! scope that carries it, because that scope is what the person consented to ([`within_scope`]).
 
-use crate::model::{RequestedClaims, Scope};
+use crate::model::{RequestedClaims, Scope, USER_CLAIMS, scope_of_claim};
 use serde_json::Value;
-
-/// The claims Sesame has; any other name is ignored, as OIDC Core §5.5 allows.
-pub const SUPPORTED: &[&str] = &["email", "email_verified", "name"];
 
 /// Why a `claims` parameter was refused (it becomes `invalid_request`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,7 +20,8 @@ pub enum ClaimsError {
 
 /// Parses a `claims` parameter: a JSON object whose `id_token` and `userinfo` members (both
 /// optional; others are ignored) map claim names to `null` or an object such as
-/// `{"essential": true}`. Only [`SUPPORTED`] names are kept.
+/// `{"essential": true}`. Only the claims Sesame holds ([`USER_CLAIMS`]) are kept; any other
+/// name is ignored, as OIDC Core §5.5 allows.
 pub fn parse(raw: &str) -> Result<RequestedClaims, ClaimsError> {
     let value: Value = serde_json::from_str(raw).map_err(|_| ClaimsError::NotJson)?;
     let Value::Object(top) = value else {
@@ -44,10 +42,10 @@ pub fn parse(raw: &str) -> Result<RequestedClaims, ClaimsError> {
             return Err(ClaimsError::RequestNotAnObject(name, shown));
         }
         // In Sesame's order, each once.
-        let kept = SUPPORTED
+        let kept = USER_CLAIMS
             .iter()
-            .filter(|claim| requests.contains_key(**claim))
-            .map(|claim| claim.to_string())
+            .filter(|(claim, _)| requests.contains_key(*claim))
+            .map(|(claim, _)| claim.to_string())
             .collect();
         Ok(kept)
     };
@@ -57,17 +55,7 @@ pub fn parse(raw: &str) -> Result<RequestedClaims, ClaimsError> {
     })
 }
 
-/// The scope whose consent releases `claim` (OIDC Core §5.4): `email` and `email_verified`
-/// under `email`, `name` under `profile`.
-pub fn scope_of(claim: &str) -> Option<&'static str> {
-    match claim {
-        "email" | "email_verified" => Some("email"),
-        "name" => Some("profile"),
-        _ => None,
-    }
-}
-
-/// Keeps only the requested claims whose scope ([`scope_of`]) is in `granted`, the scope the
+/// Keeps only the requested claims whose scope ([`scope_of_claim`]) is in `granted`, the scope the
 /// request was granted and the person is asked to approve: the consent page lists scopes, so a
 /// claim outside them would be released without consent. The rest are dropped silently, as
 /// OIDC Core §5.5 lets an OP leave requested claims out.
@@ -75,7 +63,7 @@ pub fn within_scope(requested: RequestedClaims, granted: &Scope) -> RequestedCla
     let keep = |claims: Vec<String>| {
         claims
             .into_iter()
-            .filter(|c| scope_of(c).is_some_and(|s| granted.contains(s)))
+            .filter(|c| scope_of_claim(c).is_some_and(|s| granted.contains(s)))
             .collect()
     };
     RequestedClaims {
@@ -90,12 +78,13 @@ mod tests {
 
     #[test]
     fn every_supported_claim_has_the_scope_that_releases_it() {
-        for claim in SUPPORTED {
-            assert!(scope_of(claim).is_some(), "{claim}");
+        for (claim, _) in USER_CLAIMS {
+            assert!(scope_of_claim(claim).is_some(), "{claim}");
         }
-        assert_eq!(scope_of("email_verified"), Some("email"));
-        assert_eq!(scope_of("name"), Some("profile"));
-        assert_eq!(scope_of("picture"), None);
+        assert_eq!(scope_of_claim("email"), Some("email"));
+        assert_eq!(scope_of_claim("email_verified"), Some("email"));
+        assert_eq!(scope_of_claim("name"), Some("profile"));
+        assert_eq!(scope_of_claim("picture"), None);
     }
 
     #[test]

@@ -264,6 +264,23 @@ pub enum ResponseMode {
     FormPost,
 }
 
+/// The claims Sesame holds about a person (OIDC Core §5.1), in the order it writes them, each
+/// with the scope whose consent releases it (§5.4): the one table that both the `claims`
+/// parameter (what may be asked for) and the tokens (what a scope brings) read.
+pub const USER_CLAIMS: &[(&str, &str)] = &[
+    ("email", "email"),
+    ("email_verified", "email"),
+    ("name", "profile"),
+];
+
+/// The scope whose consent releases `claim`, if Sesame holds that claim ([`USER_CLAIMS`]).
+pub fn scope_of_claim(claim: &str) -> Option<&'static str> {
+    USER_CLAIMS
+        .iter()
+        .find(|(name, _)| *name == claim)
+        .map(|(_, scope)| *scope)
+}
+
 /// The `claims` request parameter (OIDC Core §5.5), reduced to the claim names Sesame has:
 /// which to put in the ID token and which to return at userinfo, beyond what the scopes give.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! OpenID Connect Discovery 1.0 §3: the provider metadata, rendered once at start.
 
 use crate::config::Config;
-use crate::oauth::tokens;
+use crate::model::USER_CLAIMS;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -10,7 +10,7 @@ use serde_json::json;
 pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email"];
 
 /// The claims Sesame's ID tokens and UserInfo responses can carry: the protocol's and the
-/// user claims of [`tokens::USER_CLAIMS`].
+/// user claims of [`USER_CLAIMS`].
 fn claims_supported() -> Vec<&'static str> {
     let protocol = [
         "sub",
@@ -27,7 +27,7 @@ fn claims_supported() -> Vec<&'static str> {
     ];
     protocol
         .into_iter()
-        .chain(tokens::USER_CLAIMS.iter().copied())
+        .chain(USER_CLAIMS.iter().map(|(claim, _)| *claim))
         .collect()
 }
 
