@@ -1,8 +1,7 @@
 //! The OAuth 2.0 / OpenID Connect endpoints, one file each, and the token rules they share
 //! (`tokens`, `client_auth`, `grants/`). `authorize` is a thin adapter over the actix-free
 //! authorization core (`crate::authorization`); the others still do their work in the handler
-//! module. `params` and `pkce` are re-exported from where they live now (`crate::params`,
-//! `crate::authorization::pkce`).
+//! module.
 
 use actix_web::web;
 
@@ -11,8 +10,6 @@ pub mod client_auth;
 pub mod discovery;
 pub mod grants;
 pub mod jwks;
-pub use crate::authorization::pkce;
-pub use crate::params;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;

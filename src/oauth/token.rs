@@ -3,7 +3,7 @@
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::client_auth;
 use crate::oauth::grants::{authorization_code, client_credentials};
-use crate::oauth::params::{Params, is_form_content_type};
+use crate::params::{Params, is_form_content_type};
 use crate::state::AppState;
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -1,13 +1,13 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
 use super::{AccessTokenGrant, TokenResponse, issue_access_token};
+use crate::authorization::pkce;
 use crate::error::{OAuthError, OAuthErrorCode, internal};
 use crate::model::{
     AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, PlannedToken, User,
 };
-use crate::oauth::params::Params;
-use crate::oauth::pkce;
 use crate::oauth::tokens::{self, IdTokenGrant, Login};
+use crate::params::Params;
 use crate::secret::{TokenHash, random_id};
 use crate::state::AppState;
 

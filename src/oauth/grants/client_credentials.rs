@@ -3,7 +3,7 @@
 use super::{AccessTokenGrant, TokenResponse, issue_access_token};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::model::{Client, GrantType, Scope};
-use crate::oauth::params::Params;
+use crate::params::Params;
 use crate::secret::random_id;
 use crate::state::AppState;
 
