@@ -4,7 +4,7 @@
 //! A job says how often it is due in seconds of the [`Clock`], not of the wall: under a
 //! [`crate::clock::FixedClock`] nothing becomes due until a test moves the clock, and
 //! [`TaskRunner::run_due_now`] then runs what is due before it returns. The runner itself wakes
-//! on a short real interval, on [`TaskRunner::wake`], and on any job's own signal (the key ring
+//! on a short real interval and on any job's own signal (the key ring
 //! raises one when a token names a kid it does not know). A failing tick is logged and tried
 //! again when next due; it never stops the runner. `serve` and the integration-test server both
 //! start the runner, and both stop it when they stop.
@@ -112,7 +112,6 @@ impl Tasks {
         let shared = Arc::new(Shared {
             schedule: Mutex::new(Schedule::new(self.jobs, clock.now())),
             clock,
-            wake: Notify::new(),
             passes,
         });
         let (stop, stopped) = watch::channel(());
@@ -186,7 +185,6 @@ impl Schedule {
 struct Shared {
     clock: Arc<dyn Clock>,
     schedule: Mutex<Schedule>,
-    wake: Notify,
     /// How many passes have completed.
     passes: watch::Sender<u64>,
 }
@@ -225,7 +223,6 @@ async fn run(
             // The handle was dropped or stopped: no more passes.
             _ = stopped.changed() => break,
             _ = every.tick() => {}
-            _ = shared.wake.notified() => {}
             _ = signalled => {}
         }
         shared.pass().await;
@@ -249,11 +246,6 @@ impl std::fmt::Debug for TaskRunner {
 }
 
 impl TaskRunner {
-    /// Asks the runner to look at the clock now rather than at its next wake-up.
-    pub fn wake(&self) {
-        self.shared.wake.notify_one();
-    }
-
     /// Runs, on the caller's task, every job due by the clock now, and returns their names.
     /// Passes never overlap: when this returns, everything due at the clock's reading has run
     /// (here or in a pass that was already under way).
