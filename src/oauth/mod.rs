@@ -10,9 +10,11 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod grants;
+pub mod introspect;
 pub mod jwks;
 pub use crate::authorization::pkce;
 pub use crate::params;
+pub mod revoke;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
@@ -40,6 +42,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/token")
             .route(web::post().to(token::handle))
+            .default_service(method_not_allowed("POST")),
+    )
+    // RFC 7009 §2.1, RFC 7662 §2.1: POST only.
+    .service(
+        web::resource("/revoke")
+            .route(web::post().to(revoke::handle))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/introspect")
+            .route(web::post().to(introspect::handle))
             .default_service(method_not_allowed("POST")),
     )
     .service(
