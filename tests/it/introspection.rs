@@ -167,12 +167,7 @@ async fn token_of_a_disabled_user_is_inactive() {
         .await
         .unwrap()
         .unwrap();
-    server
-        .state
-        .store
-        .set_user_disabled(&user.id, true)
-        .await
-        .unwrap();
+    server.state.store.disable_user(&user.id).await.unwrap();
     assert_inactive(&server, &client, &at, "disabled user").await;
 }
 
