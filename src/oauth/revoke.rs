@@ -117,3 +117,87 @@ pub(crate) async fn authenticated_client(
     let credentials = client_auth::extract(authorization, params)?;
     client_auth::authenticate(state.store.as_ref(), &credentials).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Kek;
+    use crate::model::{GrantType, Scope, TokenEndpointAuthMethod};
+    use crate::oauth::tokens::AccessTokenClaims;
+    use crate::store::sqlite::SqliteStore;
+    use std::sync::Arc;
+
+    const ISSUER: &str = "https://id.example.com";
+    const NOW: UnixTime = 1_700_000_000;
+
+    fn client(client_id: &str) -> Client {
+        Client {
+            client_id: client_id.into(),
+            name: "C".into(),
+            secret_hash: None,
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            allowed_scopes: Scope::parse("openid").unwrap(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            public: true,
+            first_party: true,
+            created_at: 0,
+        }
+    }
+
+    fn claims(client_id: &str, jti: &str) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: ISSUER.into(),
+            sub: "user-1".into(),
+            aud: ISSUER.into(),
+            client_id: client_id.into(),
+            scope: "openid".into(),
+            iat: NOW,
+            exp: NOW + 600,
+            jti: jti.into(),
+            auth_time: Some(NOW - 10),
+            sid: Some("sid-1".into()),
+            userinfo_claims: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_callers_live_tokens_reach_the_deny_list_until_their_exp() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap());
+        let keys = KeyManager::load_or_init(store.clone(), Kek::generate(), NOW)
+            .await
+            .unwrap();
+        let caller = client("client-a");
+        let revoke_now = |token: String, now: UnixTime| {
+            let (keys, store, caller) = (&keys, store.clone(), caller.clone());
+            async move { revoke(keys, store.as_ref(), ISSUER, &caller, &token, now).await }
+        };
+
+        let own = tokens::mint_access_token(&keys, &claims("client-a", "jti-own")).unwrap();
+        let other = tokens::mint_access_token(&keys, &claims("client-b", "jti-other")).unwrap();
+        let (signed, _) = own.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.AAAA");
+
+        assert_eq!(
+            revoke_now(forged, NOW).await.unwrap(),
+            Revocation::NotALiveToken
+        );
+        assert_eq!(
+            revoke_now(other, NOW).await.unwrap(),
+            Revocation::OtherClientsToken
+        );
+        assert!(!store.is_access_token_revoked("jti-other").await.unwrap());
+        assert!(!store.is_access_token_revoked("jti-own").await.unwrap());
+        assert_eq!(
+            revoke_now(own.clone(), NOW + 599).await.unwrap(),
+            Revocation::AccessTokenRevoked
+        );
+        assert!(store.is_access_token_revoked("jti-own").await.unwrap());
+        assert_eq!(
+            revoke_now(own, NOW + 600).await.unwrap(),
+            Revocation::NotALiveToken,
+            "an expired token has nothing left to revoke"
+        );
+    }
+}
