@@ -12,11 +12,13 @@ mod code_flow;
 mod config_file;
 mod contract;
 mod discovery;
-mod introspection;
-mod revocation;
 mod login_page;
 mod startup;
 mod store_contract;
 mod tasks;
 mod token_errors;
 mod userinfo;
+
+// The token lifecycle (issue 8): revocation and introspection.
+mod introspection;
+mod revocation;
