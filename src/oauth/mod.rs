@@ -10,14 +10,16 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod grants;
-pub mod introspect;
 pub mod jwks;
 pub use crate::authorization::pkce;
 pub use crate::params;
-pub mod revoke;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
+
+// The token lifecycle: revocation (RFC 7009) and introspection (RFC 7662).
+pub mod introspect;
+pub mod revoke;
 
 /// Protocol routes; any other method on these paths is 405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
