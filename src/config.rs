@@ -58,6 +58,7 @@ pub struct FileConfig {
     pub password: PasswordFile,
     pub http: HttpFile,
     pub authorize: AuthorizeFile,
+    pub introspection: IntrospectionFile,
     pub log: LogFile,
 }
 
@@ -116,6 +117,13 @@ pub struct AuthorizeFile {
     pub pending_per_ip_per_minute: u32,
 }
 
+/// `[introspection]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntrospectionFile {
+    pub per_client_per_minute: u32,
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -138,6 +146,7 @@ impl Default for FileConfig {
             password: PasswordFile::default(),
             http: HttpFile::default(),
             authorize: AuthorizeFile::default(),
+            introspection: IntrospectionFile::default(),
             log: LogFile::default(),
         }
     }
@@ -202,6 +211,14 @@ impl Default for AuthorizeFile {
     }
 }
 
+impl Default for IntrospectionFile {
+    fn default() -> Self {
+        Self {
+            per_client_per_minute: 600,
+        }
+    }
+}
+
 impl Default for LogFile {
     fn default() -> Self {
         Self {
@@ -245,6 +262,8 @@ pub struct Config {
     pub authorize_max_request_bytes: usize,
     /// New pending authorization requests per client IP per minute.
     pub authorize_pending_per_ip_per_minute: u32,
+    /// Introspection requests per calling client per minute (RFC 7662 §4).
+    pub introspection_per_client_per_minute: u32,
     pub log_json: bool,
     pub log_level: String,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
@@ -436,6 +455,12 @@ impl FileConfig {
                 "must be at least 1",
             ));
         }
+        if self.introspection.per_client_per_minute == 0 {
+            return Err(invalid(
+                "introspection.per_client_per_minute",
+                "must be at least 1",
+            ));
+        }
         // A directive tracing cannot read would silently drop every log line.
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("'{}': {e}", self.log.level)))?;
@@ -491,6 +516,7 @@ impl FileConfig {
             trusted_proxies,
             authorize_max_request_bytes: self.authorize.max_request_bytes,
             authorize_pending_per_ip_per_minute: self.authorize.pending_per_ip_per_minute,
+            introspection_per_client_per_minute: self.introspection.per_client_per_minute,
             log_json,
             log_level: self.log.level,
             ignored_env: Vec::new(),
@@ -627,6 +653,11 @@ mod tests {
                 "SESAME_AUTHORIZE__PENDING_PER_IP_PER_MINUTE",
                 "0",
                 "`authorize.pending_per_ip_per_minute`",
+            ),
+            (
+                "SESAME_INTROSPECTION__PER_CLIENT_PER_MINUTE",
+                "0",
+                "`introspection.per_client_per_minute`",
             ),
         ] {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();

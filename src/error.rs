@@ -406,6 +406,8 @@ pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
 const JSON_PATHS: &[&str] = &[
     "/token",
     "/userinfo",
+    "/revoke",
+    "/introspect",
     "/jwks",
     "/.well-known/openid-configuration",
 ];

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod model;
 pub mod oauth;
 pub mod params;
+pub mod rate_limit;
 pub mod render;
 pub mod secret;
 pub mod session;
@@ -70,6 +71,10 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         config.authorize_pending_per_ip_per_minute,
         clock.clone(),
     ));
+    let introspection_limit = Arc::new(rate_limit::KeyedLimit::per_minute(
+        config.introspection_per_client_per_minute,
+        clock.clone(),
+    ));
     let discovery = oauth::discovery::render(&config).into();
     Ok(AppState {
         config: Arc::new(config),
@@ -79,6 +84,7 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         accounts,
         clock,
         pending_limit,
+        introspection_limit,
         discovery,
     })
 }

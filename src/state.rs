@@ -6,6 +6,7 @@ use crate::authorization::limit::PendingLimit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyManager;
+use crate::rate_limit::KeyedLimit;
 use crate::render::Templates;
 use crate::store::Store;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The per-IP limit on new pending authorization requests.
     pub pending_limit: Arc<PendingLimit>,
+    /// The per-client limit on introspection requests (by `client_id`).
+    pub introspection_limit: Arc<KeyedLimit<String>>,
     /// The discovery document, rendered once.
     pub discovery: actix_web::web::Bytes,
 }

@@ -14,6 +14,10 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 
+// The token lifecycle: revocation (RFC 7009) and introspection (RFC 7662).
+pub mod introspect;
+pub mod revoke;
+
 /// Protocol routes; any other method on these paths is 405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::error::method_not_allowed;
@@ -37,6 +41,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/token")
             .route(web::post().to(token::handle))
+            .default_service(method_not_allowed("POST")),
+    )
+    // RFC 7009 §2.1, RFC 7662 §2.1: POST only.
+    .service(
+        web::resource("/revoke")
+            .route(web::post().to(revoke::handle))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/introspect")
+            .route(web::post().to(introspect::handle))
             .default_service(method_not_allowed("POST")),
     )
     .service(

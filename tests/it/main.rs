@@ -20,3 +20,7 @@ mod store_contract;
 mod tasks;
 mod token_errors;
 mod userinfo;
+
+// The token lifecycle (issue 8): revocation and introspection.
+mod introspection;
+mod revocation;
