@@ -10,13 +10,13 @@ use crate::clock::UnixTime;
 use crate::error::{OAuthError, internal};
 use crate::keys::KeyManager;
 use crate::model::{Client, Scope};
-use crate::oauth::revoke::authenticated_client;
+use crate::oauth::client_form;
 use crate::oauth::tokens::{self, BearerError, TokenSubject};
-use crate::params::{Params, is_form_content_type};
+
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER};
+use actix_web::http::header::{CACHE_CONTROL, PRAGMA, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
@@ -109,18 +109,8 @@ pub async fn handle(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if !is_form_content_type(content_type) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(&body);
     // RFC 7662 §2.1, §4: the caller must be authorized; only confidential clients are.
-    let client = authenticated_client(&req, &params, &state).await?;
+    let (params, client) = client_form(&req, &body, &state).await?;
     if client.public {
         let mut refused = OAuthError::invalid_client(false);
         refused.description = Some("introspection requires a confidential client".into());

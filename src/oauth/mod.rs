@@ -18,6 +18,34 @@ pub mod userinfo;
 pub mod introspect;
 pub mod revoke;
 
+/// The prologue of the endpoints a client calls with a form and its credentials (token,
+/// revocation, introspection): the body must be a urlencoded form, and the client authenticates
+/// by its registered method (RFC 6749 §2.3, §3.2; RFC 7009 §2.1; RFC 7662 §2.1).
+pub(crate) async fn client_form(
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+    state: &crate::state::AppState,
+) -> Result<(crate::params::Params, crate::model::Client), crate::error::OAuthError> {
+    use crate::error::OAuthError;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !crate::params::is_form_content_type(content_type) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = crate::params::Params::parse(body);
+    let authorization = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| OAuthError::invalid_client(true))?),
+    };
+    let credentials = client_auth::extract(authorization, &params)?;
+    let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;
+    Ok((params, client))
+}
+
 /// Protocol routes; any other method on these paths is 405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::error::method_not_allowed;

@@ -8,12 +8,12 @@ use crate::clock::UnixTime;
 use crate::error::{OAuthError, internal};
 use crate::keys::KeyManager;
 use crate::model::Client;
-use crate::oauth::client_auth;
+use crate::oauth::client_form;
 use crate::oauth::tokens;
-use crate::params::{Params, is_form_content_type};
+
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The parameters of a revocation request (RFC 7009 §2.1, RFC 6749 §2.3.1); each may appear
@@ -67,18 +67,8 @@ pub async fn handle(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if !is_form_content_type(content_type) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(&body);
     // RFC 7009 §2.1: the client authenticates as at the token endpoint.
-    let client = authenticated_client(&req, &params, &state).await?;
+    let (params, client) = client_form(&req, &body, &state).await?;
     if let Some(problem) = params.first_problem(REVOCATION_PARAMETERS) {
         return Err(problem.into());
     }
@@ -101,21 +91,6 @@ pub async fn handle(
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((PRAGMA, "no-cache"))
         .finish())
-}
-
-/// The client the request authenticates ([`client_auth::extract`], [`client_auth::authenticate`]:
-/// the registered method, none for a public client).
-pub(crate) async fn authenticated_client(
-    req: &HttpRequest,
-    params: &Params,
-    state: &AppState,
-) -> Result<Client, OAuthError> {
-    let authorization = match req.headers().get(AUTHORIZATION) {
-        None => None,
-        Some(v) => Some(v.to_str().map_err(|_| OAuthError::invalid_client(true))?),
-    };
-    let credentials = client_auth::extract(authorization, params)?;
-    client_auth::authenticate(state.store.as_ref(), &credentials).await
 }
 
 #[cfg(test)]
