@@ -57,6 +57,8 @@ pub struct FileConfig {
     pub login: LoginFile,
     pub password: PasswordFile,
     pub http: HttpFile,
+    pub authorize: AuthorizeFile,
+    pub introspection: IntrospectionFile,
     pub log: LogFile,
 }
 
@@ -74,7 +76,10 @@ pub struct TokensFile {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionFile {
+    /// Absolute lifetime, seconds: the session ends then however much it is used.
     pub ttl: i64,
+    /// Idle lifetime, seconds: the session ends when unused this long (sliding).
+    pub idle_ttl: i64,
 }
 
 /// `[login]`
@@ -104,6 +109,21 @@ pub struct HttpFile {
     pub trusted_proxies: Vec<String>,
 }
 
+/// `[authorize]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizeFile {
+    pub max_request_bytes: usize,
+    pub pending_per_ip_per_minute: u32,
+}
+
+/// `[introspection]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntrospectionFile {
+    pub per_client_per_minute: u32,
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -125,6 +145,8 @@ impl Default for FileConfig {
             login: LoginFile::default(),
             password: PasswordFile::default(),
             http: HttpFile::default(),
+            authorize: AuthorizeFile::default(),
+            introspection: IntrospectionFile::default(),
             log: LogFile::default(),
         }
     }
@@ -143,7 +165,10 @@ impl Default for TokensFile {
 
 impl Default for SessionFile {
     fn default() -> Self {
-        Self { ttl: 8 * 3600 }
+        Self {
+            ttl: 8 * 3600,
+            idle_ttl: 30 * 60,
+        }
     }
 }
 
@@ -177,6 +202,23 @@ impl Default for HttpFile {
     }
 }
 
+impl Default for AuthorizeFile {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 8 * 1024,
+            pending_per_ip_per_minute: 60,
+        }
+    }
+}
+
+impl Default for IntrospectionFile {
+    fn default() -> Self {
+        Self {
+            per_client_per_minute: 600,
+        }
+    }
+}
+
 impl Default for LogFile {
     fn default() -> Self {
         Self {
@@ -201,7 +243,10 @@ pub struct Config {
     pub id_token_ttl: i64,
     pub code_ttl: i64,
     pub authorization_request_ttl: i64,
+    /// Absolute lifetime of an IdP session, seconds.
     pub session_ttl: i64,
+    /// How long an IdP session may go unused, seconds; at most `session_ttl`.
+    pub session_idle_ttl: i64,
     pub login_free_attempts: i64,
     pub login_max_lock_seconds: i64,
     pub login_per_ip_per_minute: u32,
@@ -213,6 +258,12 @@ pub struct Config {
     pub workers: usize,
     /// Peers whose `X-Forwarded-For` is believed (the reverse proxies in front of Sesame).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The most an authorization request's parameters may take together, bytes.
+    pub authorize_max_request_bytes: usize,
+    /// New pending authorization requests per client IP per minute.
+    pub authorize_pending_per_ip_per_minute: u32,
+    /// Introspection requests per calling client per minute (RFC 7662 §4).
+    pub introspection_per_client_per_minute: u32,
     pub log_json: bool,
     pub log_level: String,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
@@ -351,6 +402,17 @@ impl FileConfig {
                 "must be at most 600 seconds (RFC 6749 §4.1.2)",
             ));
         }
+        let session_ttl = seconds("session.ttl", self.session.ttl, YEAR)?;
+        let session_idle_ttl = seconds("session.idle_ttl", self.session.idle_ttl, YEAR)?;
+        if session_idle_ttl > session_ttl {
+            return Err(invalid(
+                "session.idle_ttl",
+                format!(
+                    "must not be longer than session.ttl ({session_ttl} s), got \
+                     {session_idle_ttl}; lower it together with session.ttl"
+                ),
+            ));
+        }
         if self.password.min_length < 8 {
             return Err(invalid(
                 "password.min_length",
@@ -377,6 +439,27 @@ impl FileConfig {
         }
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024"));
+        }
+        if !(1024..=65_536).contains(&self.authorize.max_request_bytes) {
+            return Err(invalid(
+                "authorize.max_request_bytes",
+                format!(
+                    "must be between 1024 and 65536, got {}",
+                    self.authorize.max_request_bytes
+                ),
+            ));
+        }
+        if self.authorize.pending_per_ip_per_minute == 0 {
+            return Err(invalid(
+                "authorize.pending_per_ip_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if self.introspection.per_client_per_minute == 0 {
+            return Err(invalid(
+                "introspection.per_client_per_minute",
+                "must be at least 1",
+            ));
         }
         // A directive tracing cannot read would silently drop every log line.
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
@@ -416,7 +499,8 @@ impl FileConfig {
                 self.tokens.authorization_request_ttl,
                 DAY,
             )?,
-            session_ttl: seconds("session.ttl", self.session.ttl, YEAR)?,
+            session_ttl,
+            session_idle_ttl,
             login_free_attempts: self.login.free_attempts,
             login_max_lock_seconds: seconds(
                 "login.max_lock_seconds",
@@ -430,6 +514,9 @@ impl FileConfig {
             max_body_bytes: self.http.max_body_bytes,
             workers: self.http.workers,
             trusted_proxies,
+            authorize_max_request_bytes: self.authorize.max_request_bytes,
+            authorize_pending_per_ip_per_minute: self.authorize.pending_per_ip_per_minute,
+            introspection_per_client_per_minute: self.introspection.per_client_per_minute,
             log_json,
             log_level: self.log.level,
             ignored_env: Vec::new(),
@@ -546,6 +633,7 @@ mod tests {
                 "9223372036854775807",
                 "`session.ttl`",
             ),
+            ("SESAME_SESSION__IDLE_TTL", "0", "`session.idle_ttl`"),
             (
                 "SESAME_TOKENS__ACCESS_TOKEN_TTL",
                 "86401",
@@ -556,10 +644,43 @@ mod tests {
                 "10.0.0.0/8,nonsense",
                 "`http.trusted_proxies`",
             ),
+            (
+                "SESAME_AUTHORIZE__MAX_REQUEST_BYTES",
+                "100",
+                "`authorize.max_request_bytes`",
+            ),
+            (
+                "SESAME_AUTHORIZE__PENDING_PER_IP_PER_MINUTE",
+                "0",
+                "`authorize.pending_per_ip_per_minute`",
+            ),
+            (
+                "SESAME_INTROSPECTION__PER_CLIENT_PER_MINUTE",
+                "0",
+                "`introspection.per_client_per_minute`",
+            ),
         ] {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn session_idle_ttl_defaults_to_half_an_hour_and_may_not_outlast_the_session() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!((c.session_ttl, c.session_idle_ttl), (28_800, 1_800));
+        let err = Config::load_with_env(None, env(&[("SESAME_SESSION__TTL", "600")])).unwrap_err();
+        assert!(err.to_string().contains("`session.idle_ttl`"), "{err}");
+        assert!(err.to_string().contains("session.ttl (600 s)"), "{err}");
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_SESSION__TTL", "600"),
+                ("SESAME_SESSION__IDLE_TTL", "600"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.session_ttl, c.session_idle_ttl), (600, 600));
     }
 
     #[test]

@@ -1,5 +1,9 @@
-//! Errors the HTTP layer answers with, and the one place they become responses.
+//! Errors the HTTP layer answers with, and the one place they become responses: [`OAuthError`]
+//! for the protocol endpoints (RFC 6749 §5.2 JSON), [`PageError`] for the pages people see (the
+//! friendly error page, rendered by [`framework_errors`] with the templates from app data, so
+//! this mapping needs no application state).
 
+use crate::render::Templates;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -189,7 +193,195 @@ pub fn internal(error: impl std::error::Error) -> OAuthError {
     OAuthError::server_error(&log_incident(&error))
 }
 
-/// Replaces the plain-text errors actix-web writes by itself (a body over the size cap, a body
+/// Renders an HTML page. A render failure is logged under an incident id and answered with a
+/// plain 500 naming only the id.
+pub fn page(
+    templates: &Templates,
+    status: StatusCode,
+    name: &str,
+    data: &impl Serialize,
+) -> HttpResponse {
+    templates.html(status, name, data).unwrap_or_else(|e| {
+        let incident = log_incident(&e);
+        HttpResponse::InternalServerError()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("internal error, incident {incident}"))
+    })
+}
+
+#[derive(Serialize)]
+struct ErrorPageData<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// The friendly error page (`error` template) with a title and a message.
+pub fn error_page(
+    templates: &Templates,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> HttpResponse {
+    page(
+        templates,
+        status,
+        "error",
+        &ErrorPageData { title, message },
+    )
+}
+
+/// Why a page could not do what the person asked: what the friendly error page says. Page
+/// handlers return `Result<HttpResponse, PageError>`; [`framework_errors`] renders it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// An expected refusal, explained to the person.
+    #[error("{title}: {message}")]
+    Refused {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+        /// Seconds to wait, sent as `Retry-After` (RFC 9110 §10.2.3).
+        retry_after: Option<i64>,
+    },
+    /// An unexpected failure, already logged under this incident id.
+    #[error("internal error, incident {0}")]
+    Incident(String),
+}
+
+impl PageError {
+    /// A refusal with its status, title and message.
+    pub fn refused(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        PageError::Refused {
+            status,
+            title,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// An unexpected failure: logged once, here, under a fresh incident id.
+    pub fn internal(error: impl std::error::Error) -> Self {
+        PageError::Incident(log_incident(&error))
+    }
+
+    /// 400: an authorization request that cannot be answered at the client.
+    pub fn invalid_sign_in_request(message: impl Into<String>) -> Self {
+        Self::refused(StatusCode::BAD_REQUEST, "Invalid sign-in request", message)
+    }
+
+    /// 400: the pending request a page names is unknown, expired or already answered.
+    pub fn expired() -> Self {
+        Self::refused(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired",
+            "Go back to the application and start signing in again.",
+        )
+    }
+
+    /// 400: the application a pending request came from has been deleted meanwhile.
+    pub fn client_gone() -> Self {
+        Self::refused(
+            StatusCode::BAD_REQUEST,
+            "Unknown application",
+            "The application you were signing in to is no longer registered.",
+        )
+    }
+
+    /// 403: a form's CSRF token is missing or wrong.
+    pub fn csrf() -> Self {
+        Self::refused(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "For your security the form could not be accepted. Go back to the application and try again.",
+        )
+    }
+
+    /// 415: a hosted form sent as anything but a urlencoded form.
+    pub fn unsupported_form() -> Self {
+        Self::refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported form",
+            "This page only accepts its own form. Go back to the application and try again.",
+        )
+    }
+
+    /// 404 for every unknown path.
+    pub fn not_found() -> Self {
+        Self::refused(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is nothing at this address.",
+        )
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: i64) -> Self {
+        PageError::Refused {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too many requests",
+            message: message.into(),
+            retry_after: Some(retry_after.max(1)),
+        }
+    }
+
+    /// The page's title and message.
+    fn text(&self) -> (&str, String) {
+        match self {
+            PageError::Refused { title, message, .. } => (title, message.clone()),
+            PageError::Incident(incident) => (
+                "Something went wrong",
+                format!("Please try again later. Incident {incident}."),
+            ),
+        }
+    }
+
+    /// The page itself, rendered with `templates`.
+    pub fn render(&self, templates: &Templates) -> HttpResponse {
+        let (title, message) = self.text();
+        let mut response = error_page(templates, self.status_code(), title, &message);
+        self.add_headers(&mut response);
+        response
+    }
+
+    fn add_headers(&self, response: &mut HttpResponse) {
+        if let PageError::Refused {
+            retry_after: Some(seconds),
+            ..
+        } = self
+            && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PageError::internal(e)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::Refused { status, .. } => *status,
+            PageError::Incident(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A plain-text stand-in; [`framework_errors`] replaces it with the page.
+    fn error_response(&self) -> HttpResponse {
+        let (title, message) = self.text();
+        let mut response = HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{title}\n{message}"));
+        self.add_headers(&mut response);
+        response
+    }
+}
+
+/// Renders a handler's [`PageError`] as the friendly page, and replaces the plain-text errors
+/// actix-web writes by itself (a body over the size cap, a body
 /// that fails to arrive, an unmatched method) with ours: RFC 6749 §5.2 JSON on the endpoints
 /// relying parties call, the friendly error page everywhere else. Responses a handler built
 /// (such as `/readyz`'s plain-text 503) pass unchanged.
@@ -214,6 +406,8 @@ pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
 const JSON_PATHS: &[&str] = &[
     "/token",
     "/userinfo",
+    "/revoke",
+    "/introspect",
     "/jwks",
     "/.well-known/openid-configuration",
 ];
@@ -222,6 +416,20 @@ fn replace_framework_error<B>(
     res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
     use actix_web::middleware::ErrorHandlerResponse;
+    let templates = res
+        .request()
+        .app_data::<actix_web::web::Data<Templates>>()
+        .cloned();
+    let page_error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<PageError>())
+        .cloned();
+    if let (Some(error), Some(templates)) = (page_error, &templates) {
+        let (req, _) = res.into_parts();
+        let res = actix_web::dev::ServiceResponse::new(req, error.render(templates));
+        return Ok(ErrorHandlerResponse::Response(res.map_into_right_body()));
+    }
     // actix-web's own errors are plain text and carry the error they came from; a bare status
     // (the 405 route) has no body at all. Anything else a handler built on purpose.
     let content_type = res
@@ -265,8 +473,8 @@ fn replace_framework_error<B>(
         };
         OAuthError::new(code, detail).error_response()
     } else {
-        match req.app_data::<actix_web::web::Data<crate::state::AppState>>() {
-            Some(state) => state.templates.error_page(status, summary, detail),
+        match &templates {
+            Some(templates) => error_page(templates, status, summary, detail),
             None => HttpResponse::build(status).body(summary),
         }
     };
@@ -325,6 +533,93 @@ mod tests {
         assert_eq!(
             test::read_body(resp).await,
             "store unavailable (incident x)"
+        );
+    }
+
+    fn body(response: HttpResponse) -> String {
+        use actix_web::body::MessageBody;
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn page_is_html_and_error_page_uses_the_error_template() {
+        let t = Templates::load().unwrap();
+        let r = error_page(&t, StatusCode::NOT_FOUND, "Page not found", "Nothing here.");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            r.headers().get("content-type").unwrap(),
+            "text/html; charset=utf-8"
+        );
+        let html = body(r);
+        assert!(html.contains("<h1>Page not found</h1>") && html.contains("Nothing here."));
+    }
+
+    #[test]
+    fn a_render_failure_is_a_plain_500_naming_an_incident() {
+        let t = Templates::load().unwrap();
+        let r = page(&t, StatusCode::OK, "consent", &serde_json::json!({}));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            r.headers()
+                .get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert!(body(r).starts_with("internal error, incident "));
+        let r = page(
+            &t,
+            StatusCode::OK,
+            "no-such-template",
+            &serde_json::json!({}),
+        );
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[actix_web::test]
+    async fn page_errors_become_the_friendly_page_in_one_place() {
+        use actix_web::{App, test, web};
+        let app = test::init_service(
+            App::new()
+                .wrap(framework_errors())
+                .app_data(web::Data::new(Templates::load().unwrap()))
+                .route(
+                    "/busy",
+                    web::get().to(|| async {
+                        Err::<HttpResponse, _>(PageError::too_many_requests("Slow down.", 7))
+                    }),
+                )
+                .route(
+                    "/broken",
+                    web::get().to(|| async {
+                        Err::<HttpResponse, _>(PageError::internal(std::io::Error::other("disk")))
+                    }),
+                ),
+        )
+        .await;
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/busy").to_request()).await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "7");
+        assert!(
+            resp.headers()
+                .get(header::CONTENT_TYPE)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        assert!(html.contains("Too many requests") && html.contains("Slow down."));
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/broken").to_request()).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        assert!(
+            html.contains("Incident ") && !html.contains("disk"),
+            "{html}"
         );
     }
 

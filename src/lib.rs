@@ -1,19 +1,28 @@
 //! Sesame: an OAuth 2.0 / OpenID Connect identity provider.
 //!
-//! Layers: `oauth`/`ui` (HTTP) → `accounts`/`keys` (services) → `store` (persistence).
+//! Layers: `oauth`/`ui` (HTTP adapters, over the web plumbing they share in `http` and
+//! `session`) → `authorization`/`accounts`/`clients`/`keys`/`tasks` (services, no HTTP types)
+//! → `store` (persistence) → `model` (plain records).
 
 pub mod accounts;
+pub mod authorization;
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod http;
 pub mod keys;
 pub mod model;
 pub mod oauth;
+pub mod params;
+pub mod rate_limit;
 pub mod render;
 pub mod secret;
+pub mod session;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod ui;
 
@@ -46,12 +55,24 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         Some(k) => keys::Kek::from_base64(k.expose())?,
         None => keys::Kek::load_or_create(&config.kek_file)?,
     };
-    let keys = Arc::new(keys::KeyManager::load_or_init(store.clone(), kek, clock.now()).await?);
+    let keys = Arc::new(
+        keys::KeyManager::load_or_init(store.clone(), kek, clock.now())
+            .await?
+            .with_issuer(config.issuer.clone()),
+    );
     let templates =
         Arc::new(render::Templates::load().map_err(|e| StartupError::Templates(e.to_string()))?);
     let accounts = Arc::new(accounts::Accounts::new(
         store.clone(),
         &config,
+        clock.clone(),
+    ));
+    let pending_limit = Arc::new(authorization::limit::PendingLimit::new(
+        config.authorize_pending_per_ip_per_minute,
+        clock.clone(),
+    ));
+    let introspection_limit = Arc::new(rate_limit::KeyedLimit::per_minute(
+        config.introspection_per_client_per_minute,
         clock.clone(),
     ));
     let discovery = oauth::discovery::render(&config).into();
@@ -62,15 +83,26 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         templates,
         accounts,
         clock,
+        pending_limit,
+        introspection_limit,
         discovery,
     })
+}
+
+/// Starts the background jobs ([`tasks::standard`]: the purge and the key-ring reload) on
+/// the state's store, keys and clock. Whoever starts the server starts these beside it, and
+/// stops them when it stops (`serve`, the integration-test server).
+pub fn start_tasks(state: &AppState) -> tasks::TaskRunner {
+    tasks::standard(state.store.clone(), state.keys.clone()).start(state.clock.clone())
 }
 
 /// Registers every route and the shared middleware-independent settings.
 pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let max_body = state.config.max_body_bytes;
-        cfg.app_data(web::Data::new(state))
+        // The error mapping renders pages with the templates alone (error.rs needs no state).
+        cfg.app_data(web::Data::from(state.templates.clone()))
+            .app_data(web::Data::new(state))
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::FormConfig::default().limit(max_body))
             .configure(oauth::routes)
@@ -81,12 +113,8 @@ pub fn routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 /// A friendly 404 page for every unknown path.
-async fn not_found(state: web::Data<AppState>) -> actix_web::HttpResponse {
-    state.templates.error_page(
-        actix_web::http::StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is nothing at this address.",
-    )
+async fn not_found() -> Result<actix_web::HttpResponse, error::PageError> {
+    Err(error::PageError::not_found())
 }
 
 /// Builds the HTTP server on an already bound listener (tests bind `127.0.0.1:0`).
@@ -101,8 +129,8 @@ pub fn server(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(error::framework_errors())
-            .wrap(ui::headers::security_headers(&state.config))
-            .wrap(tracing_actix_middleware())
+            .wrap(http::headers::security_headers(&state.config))
+            .wrap(access_log())
             .configure(routes(state.clone()))
     })
     .workers(workers)
@@ -111,8 +139,11 @@ pub fn server(
     Ok(server)
 }
 
-/// Access log without query strings: they can carry codes and tokens.
-fn tracing_actix_middleware() -> actix_web::middleware::Logger {
+/// The access log: actix-web's `Logger`, whose `log` records reach tracing through the bridge
+/// `telemetry::init_tracing` installs. One line per request (peer, method, path, status,
+/// size, duration), never the query string, which can carry codes and tokens; health checks
+/// are left out.
+fn access_log() -> actix_web::middleware::Logger {
     actix_web::middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
         .custom_request_replace("method", |req| req.method().to_string())
         .exclude("/healthz")

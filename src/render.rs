@@ -2,7 +2,7 @@
 //! `templates/`, so the binary runs from any directory. Output is HTML-escaped by default.
 //!
 //! Pages carry no inline styles or scripts and load nothing from elsewhere: the CSP is
-//! `default-src 'none'; style-src 'self'` (see `ui::headers`). The one exception, the
+//! `default-src 'none'; style-src 'self'` (see `http::headers`). The one exception, the
 //! `form_post` page (OAuth 2.0 Form Post Response Mode), runs one script under a CSP nonce.
 
 use actix_web::HttpResponse;
@@ -15,7 +15,7 @@ const PARTIALS: &[(&str, &str)] = &[("layout", include_str!("../templates/layout
 
 /// Every page template, by the name handlers render it with.
 ///
-/// - `login`: `request`, `csrf_token`, `email?`, `error?`, `client_name?`
+/// - `login`: `request`, `csrf_token`, `email?`, `error?`, `client_name`
 /// - `consent`: `request`, `csrf_token`, `client_name`, `scopes: [{name, description}]`
 /// - `error`: `title`, `message`
 /// - `form_post`: `redirect_uri`, `fields: [{name, value}]`, `nonce`
@@ -29,12 +29,6 @@ pub const PAGES: &[(&str, &str)] = &[
 /// The compiled templates.
 pub struct Templates {
     registry: Handlebars<'static>,
-}
-
-#[derive(Serialize)]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
 }
 
 impl Templates {
@@ -62,43 +56,24 @@ impl Templates {
         self.registry.render(name, data)
     }
 
-    /// An HTML page response (`text/html; charset=utf-8`). A render failure is logged under an
-    /// incident id and answered with a plain 500 naming only the id.
-    pub fn page(&self, status: StatusCode, name: &str, data: &impl Serialize) -> HttpResponse {
-        match self.render(name, data) {
-            Ok(html) => HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .body(html),
-            Err(e) => {
-                let incident = crate::error::log_incident(&e);
-                HttpResponse::InternalServerError()
-                    .content_type("text/plain; charset=utf-8")
-                    .body(format!("internal error, incident {incident}"))
-            }
-        }
-    }
-
-    /// The friendly error page (`error` template) with a title and a message.
-    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
-        self.page(status, "error", &ErrorPage { title, message })
-    }
-
-    /// The 500 page for an unexpected error: it is logged under a fresh incident id, and the
-    /// page names only that id.
-    pub fn incident_page(&self, error: &dyn std::error::Error) -> HttpResponse {
-        let incident = crate::error::log_incident(error);
-        self.error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            &format!("Please try again later. Incident {incident}."),
-        )
+    /// An HTML page response (`text/html; charset=utf-8`), or why it could not be rendered
+    /// (`crate::error::page` turns that into an incident).
+    pub fn html(
+        &self,
+        status: StatusCode,
+        name: &str,
+        data: &impl Serialize,
+    ) -> Result<HttpResponse, handlebars::RenderError> {
+        let html = self.render(name, data)?;
+        Ok(HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::body::MessageBody;
     use serde_json::json;
 
     const EVIL: &str = "<script>alert(\"x\")</script>";
@@ -140,11 +115,6 @@ mod tests {
                 }),
             ),
         ]
-    }
-
-    fn body(response: HttpResponse) -> String {
-        let bytes = response.into_body().try_into_bytes().unwrap();
-        String::from_utf8(bytes.to_vec()).unwrap()
     }
 
     #[test]
@@ -233,36 +203,5 @@ mod tests {
             html.contains(">Continue</button>"),
             "works without JavaScript"
         );
-    }
-
-    #[test]
-    fn page_is_html_and_error_page_uses_the_error_template() {
-        let t = Templates::load().unwrap();
-        let r = t.error_page(StatusCode::NOT_FOUND, "Page not found", "Nothing here.");
-        assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        assert_eq!(
-            r.headers().get("content-type").unwrap(),
-            "text/html; charset=utf-8"
-        );
-        let html = body(r);
-        assert!(html.contains("<h1>Page not found</h1>") && html.contains("Nothing here."));
-    }
-
-    #[test]
-    fn a_render_failure_is_a_plain_500_naming_an_incident() {
-        let t = Templates::load().unwrap();
-        let r = t.page(StatusCode::OK, "consent", &json!({}));
-        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(
-            r.headers()
-                .get("content-type")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("text/plain")
-        );
-        assert!(body(r).starts_with("internal error, incident "));
-        let r = t.page(StatusCode::OK, "no-such-template", &json!({}));
-        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -13,7 +13,7 @@ use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::model::{User, UserId};
 use crate::secret::Secret;
-use crate::store::{Store, StoreError};
+use crate::store::{Conflict, Store, StoreError};
 use password::Hasher;
 use policy::PasswordPolicy;
 use std::net::IpAddr;
@@ -130,7 +130,7 @@ impl Accounts {
         };
         match self.store.create_user(&user).await {
             Ok(()) => Ok(user),
-            Err(StoreError::Conflict("email")) => Err(AccountError::EmailTaken),
+            Err(StoreError::Conflict(Conflict::Email)) => Err(AccountError::EmailTaken),
             Err(e) => Err(e.into()),
         }
     }
@@ -461,7 +461,7 @@ mod tests {
                 "{email}"
             );
         }
-        store.set_user_disabled(&user.id, true).await.unwrap();
+        store.disable_user(&user.id).await.unwrap();
         assert!(matches!(
             login(&a, "dave@example.com", GOOD, NOW).await,
             Err(LoginError::InvalidCredentials)
@@ -480,7 +480,7 @@ mod tests {
         a.create_user("kim@example.com", None, &pw(GOOD), NOW)
             .await
             .unwrap();
-        store.set_user_disabled(&user.id, true).await.unwrap();
+        store.disable_user(&user.id).await.unwrap();
         let overlong = "z".repeat(10_000);
         for (what, email, password, succeeds) in [
             ("right password", "kim@example.com", GOOD, true),

@@ -22,7 +22,7 @@ use std::time::Duration;
 /// same (in tests, pinned) time as every other rule. Whole seconds are enough for per-minute
 /// quotas.
 #[derive(Clone)]
-struct RuleClock(Arc<dyn crate::clock::Clock>);
+pub struct RuleClock(pub Arc<dyn crate::clock::Clock>);
 
 impl governor::clock::Clock for RuleClock {
     type Instant = Duration;
@@ -136,7 +136,7 @@ impl LoginThrottle {
 }
 
 /// The per-IP key: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64.
-fn ip_block(ip: IpAddr) -> IpAddr {
+pub fn ip_block(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

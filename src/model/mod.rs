@@ -249,6 +249,9 @@ pub struct Session {
     /// Authentication methods used (`amr`), e.g. `["pwd"]`.
     pub amr: Vec<String>,
     pub created_at: UnixTime,
+    /// When the session was last used (set to `created_at` when it starts); the idle timeout
+    /// counts from here.
+    pub last_seen_at: UnixTime,
     /// Absolute expiry.
     pub expires_at: UnixTime,
 }
@@ -259,6 +262,23 @@ pub struct Session {
 pub enum ResponseMode {
     Query,
     FormPost,
+}
+
+/// The claims Sesame holds about a person (OIDC Core §5.1), in the order it writes them, each
+/// with the scope whose consent releases it (§5.4): the one table that both the `claims`
+/// parameter (what may be asked for) and the tokens (what a scope brings) read.
+pub const USER_CLAIMS: &[(&str, &str)] = &[
+    ("email", "email"),
+    ("email_verified", "email"),
+    ("name", "profile"),
+];
+
+/// The scope whose consent releases `claim`, if Sesame holds that claim ([`USER_CLAIMS`]).
+pub fn scope_of_claim(claim: &str) -> Option<&'static str> {
+    USER_CLAIMS
+        .iter()
+        .find(|(name, _)| *name == claim)
+        .map(|(_, scope)| *scope)
 }
 
 /// The `claims` request parameter (OIDC Core §5.5), reduced to the claim names Sesame has:
@@ -303,12 +323,34 @@ pub struct AuthorizationRequest {
     pub expires_at: UnixTime,
 }
 
-/// An access token minted alongside a code redemption, recorded so that a replayed code can
-/// revoke it.
+/// The access token a code redemption is about to mint: its id and expiry are recorded with the
+/// code in the same write that spends it, before the token exists, so that a replay racing the
+/// redemption can still revoke it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedToken {
+    pub jti: String,
+    pub expires_at: UnixTime,
+}
+
+impl PlannedToken {
+    /// The token as recorded once issued under `grant_id`.
+    pub fn issued_under(self, grant_id: &str) -> IssuedToken {
+        IssuedToken {
+            jti: self.jti,
+            expires_at: self.expires_at,
+            grant_id: grant_id.to_string(),
+        }
+    }
+}
+
+/// An access token minted at a code redemption, recorded against the code so that a replayed
+/// code can revoke it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
     pub jti: String,
     pub expires_at: UnixTime,
+    /// The grant the token belongs to: the code's [`AuthorizationCode::grant_id`].
+    pub grant_id: String,
 }
 
 /// A single-use authorization code (RFC 6749 §4.1.2).
@@ -326,6 +368,10 @@ pub struct AuthorizationCode {
     /// `sid` of the session that approved it.
     pub sid: String,
     pub amr: Vec<String>,
+    /// The grant this code starts: random, set when the code is issued, shared by every token
+    /// issued from it (and, later, by its refresh-token family), so one grant can be revoked
+    /// as a whole.
+    pub grant_id: String,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub redeemed_at: Option<UnixTime>,

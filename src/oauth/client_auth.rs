@@ -3,7 +3,7 @@
 
 use crate::error::{OAuthError, internal};
 use crate::model::{Client, TokenEndpointAuthMethod as Method};
-use crate::oauth::params::Params;
+use crate::params::Params;
 use crate::secret::Secret;
 use crate::store::Store;
 use base64::Engine;

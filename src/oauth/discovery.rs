@@ -1,7 +1,7 @@
 //! OpenID Connect Discovery 1.0 §3: the provider metadata, rendered once at start.
 
 use crate::config::Config;
-use crate::oauth::tokens;
+use crate::model::USER_CLAIMS;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -10,7 +10,7 @@ use serde_json::json;
 pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email"];
 
 /// The claims Sesame's ID tokens and UserInfo responses can carry: the protocol's and the
-/// user claims of [`tokens::USER_CLAIMS`].
+/// user claims of [`USER_CLAIMS`].
 fn claims_supported() -> Vec<&'static str> {
     let protocol = [
         "sub",
@@ -27,7 +27,7 @@ fn claims_supported() -> Vec<&'static str> {
     ];
     protocol
         .into_iter()
-        .chain(tokens::USER_CLAIMS.iter().copied())
+        .chain(USER_CLAIMS.iter().map(|(claim, _)| *claim))
         .collect()
 }
 
@@ -39,6 +39,8 @@ pub fn render(config: &Config) -> Vec<u8> {
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
         "jwks_uri": format!("{issuer}/jwks"),
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
@@ -48,6 +50,12 @@ pub fn render(config: &Config) -> Vec<u8> {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "none"],
+        // RFC 8414 §2: revocation authenticates clients as the token endpoint does (public
+        // clients by client_id); introspection only confidential clients.
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": claims_supported(),
@@ -83,6 +91,16 @@ mod tests {
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8080/jwks");
         assert_eq!(doc["claims_parameter_supported"], true);
+        assert_eq!(doc["revocation_endpoint"], "http://127.0.0.1:8080/revoke");
+        assert_eq!(
+            doc["introspection_endpoint"],
+            "http://127.0.0.1:8080/introspect"
+        );
+        assert_eq!(
+            doc["introspection_endpoint_auth_methods_supported"],
+            json!(["client_secret_basic", "client_secret_post"]),
+            "public clients may not introspect"
+        );
         for claim in ["sub", "auth_time", "email", "email_verified", "name"] {
             assert!(
                 doc["claims_supported"]

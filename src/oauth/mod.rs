@@ -1,5 +1,7 @@
-//! The OAuth 2.0 / OpenID Connect endpoints. Each file is a thin actix handler over a core
-//! function with no actix types.
+//! The OAuth 2.0 / OpenID Connect endpoints, one file each, and the token rules they share
+//! (`tokens`, `client_auth`, `grants/`). `authorize` is a thin adapter over the actix-free
+//! authorization core (`crate::authorization`); the others still do their work in the handler
+//! module.
 
 use actix_web::web;
 
@@ -8,11 +10,41 @@ pub mod client_auth;
 pub mod discovery;
 pub mod grants;
 pub mod jwks;
-pub mod params;
-pub mod pkce;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
+
+// The token lifecycle: revocation (RFC 7009) and introspection (RFC 7662).
+pub mod introspect;
+pub mod revoke;
+
+/// The prologue of the endpoints a client calls with a form and its credentials (token,
+/// revocation, introspection): the body must be a urlencoded form, and the client authenticates
+/// by its registered method (RFC 6749 §2.3, §3.2; RFC 7009 §2.1; RFC 7662 §2.1).
+pub(crate) async fn client_form(
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+    state: &crate::state::AppState,
+) -> Result<(crate::params::Params, crate::model::Client), crate::error::OAuthError> {
+    use crate::error::OAuthError;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !crate::params::is_form_content_type(content_type) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = crate::params::Params::parse(body);
+    let authorization = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| OAuthError::invalid_client(true))?),
+    };
+    let credentials = client_auth::extract(authorization, &params)?;
+    let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;
+    Ok((params, client))
+}
 
 /// Protocol routes; any other method on these paths is 405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -37,6 +69,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/token")
             .route(web::post().to(token::handle))
+            .default_service(method_not_allowed("POST")),
+    )
+    // RFC 7009 §2.1, RFC 7662 §2.1: POST only.
+    .service(
+        web::resource("/revoke")
+            .route(web::post().to(revoke::handle))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/introspect")
+            .route(web::post().to(introspect::handle))
             .default_service(method_not_allowed("POST")),
     )
     .service(

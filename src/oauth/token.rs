@@ -1,11 +1,11 @@
 //! The token endpoint (RFC 6749 §3.2): client authentication, then the grant.
 
 use crate::error::{OAuthError, OAuthErrorCode};
-use crate::oauth::client_auth;
+use crate::oauth::client_form;
 use crate::oauth::grants::{authorization_code, client_credentials};
-use crate::oauth::params::{Params, is_form_content_type};
+
 use crate::state::AppState;
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The token-request parameters Sesame defines (RFC 6749 §4.1.3, §4.4.2, §2.3.1; RFC 7636
@@ -26,22 +26,7 @@ pub async fn handle(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if !is_form_content_type(content_type) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(&body);
-    let authorization = match req.headers().get(AUTHORIZATION) {
-        None => None,
-        Some(v) => Some(v.to_str().map_err(|_| OAuthError::invalid_client(true))?),
-    };
-    let credentials = client_auth::extract(authorization, &params)?;
-    let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;
+    let (params, client) = client_form(&req, &body, &state).await?;
     if let Some(problem) = params.first_problem(TOKEN_PARAMETERS) {
         return Err(problem.into());
     }

@@ -10,25 +10,12 @@
 use crate::accounts::Accounts;
 use crate::clock::UnixTime;
 use crate::keys::{KeyError, KeyManager};
-use crate::model::{Scope, User, UserId};
+use crate::model::{Scope, User, UserId, scope_of_claim};
 use crate::store::{Store, StoreError};
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-
-/// The claims Sesame holds about a person (OIDC Core §5.1): the only ones a scope or the
-/// `claims` request parameter (§5.5) can bring into a token or a UserInfo response.
-pub const USER_CLAIMS: &[&str] = &["email", "email_verified", "name"];
-
-/// The user claims a scope value stands for (OIDC Core §5.4), among those Sesame holds.
-fn claims_of_scope(scope: &str) -> &'static [&'static str] {
-    match scope {
-        "email" => &["email", "email_verified"],
-        "profile" => &["name"],
-        _ => &[],
-    }
-}
 
 /// Claims about the user, each present only when asked for and known.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +35,7 @@ impl UserClaims {
     pub fn of(user: &User, scope: Option<&Scope>, requested: &[String]) -> UserClaims {
         let asked = |claim: &str| {
             requested.iter().any(|r| r == claim)
-                || scope.is_some_and(|s| s.iter().any(|t| claims_of_scope(t).contains(&claim)))
+                || scope.is_some_and(|s| scope_of_claim(claim).is_some_and(|t| s.contains(t)))
         };
         UserClaims {
             email: asked("email").then(|| user.email.clone()),
@@ -56,15 +43,6 @@ impl UserClaims {
             name: user.name.clone().filter(|_| asked("name")),
         }
     }
-}
-
-/// The requested claim names Sesame holds, each once, in [`USER_CLAIMS`] order.
-fn known_claims(requested: &[String]) -> Vec<String> {
-    USER_CLAIMS
-        .iter()
-        .filter(|c| requested.iter().any(|r| r == *c))
-        .map(|c| c.to_string())
-        .collect()
 }
 
 /// RFC 9068 access-token claims.
@@ -188,7 +166,8 @@ pub fn access_token_claims(issuer: &str, grant: AccessTokenGrant<'_>) -> AccessT
         sid: grant.login.map(|l| l.sid.to_string()),
         // Only a person has user claims to ask for.
         userinfo_claims: match grant.login {
-            Some(_) => known_claims(grant.userinfo_claims),
+            // Validated at /authorize: only claims Sesame holds, under the granted scope.
+            Some(_) => grant.userinfo_claims.to_vec(),
             None => Vec::new(),
         },
     }
@@ -522,7 +501,8 @@ mod tests {
     #[test]
     fn access_token_claims_of_a_persons_grant_carry_the_login_and_requested_userinfo_claims() {
         let scope = Scope::parse("openid email").unwrap();
-        let requested = names(&["name", "shoe_size", "name", "email_verified"]);
+        // As /authorize validated them: names Sesame holds, each once, under the granted scope.
+        let requested = names(&["email", "email_verified"]);
         let claims = access_token_claims(
             ISSUER,
             AccessTokenGrant {
@@ -549,15 +529,14 @@ mod tests {
                 jti: "jti-1".into(),
                 auth_time: Some(NOW - 10),
                 sid: Some("sid-1".into()),
-                // Known names only, each once.
-                userinfo_claims: names(&["email_verified", "name"]),
+                userinfo_claims: names(&["email", "email_verified"]),
             }
         );
         assert!(claims.is_for_user());
         let json = serde_json::to_value(&claims).unwrap();
         assert_eq!(
             json["userinfo_claims"],
-            serde_json::json!(["email_verified", "name"])
+            serde_json::json!(["email", "email_verified"])
         );
     }
 
@@ -788,7 +767,7 @@ mod tests {
         let v = Validation::new().await;
         for claims in [access_claims(), client_claims()] {
             v.store
-                .revoke_access_token(&claims.jti, claims.exp)
+                .revoke_access_token(&claims.jti, claims.exp, None)
                 .await
                 .unwrap();
             let err = v.validate(&claims, NOW).await.unwrap_err();
@@ -807,7 +786,7 @@ mod tests {
         assert!(matches!(err, BearerError::InactiveUser), "{err:?}");
 
         v.store
-            .set_user_disabled(&UserId("user-1".into()), true)
+            .disable_user(&UserId("user-1".into()))
             .await
             .unwrap();
         let err = v.validate(&access_claims(), NOW).await.unwrap_err();

@@ -19,7 +19,7 @@ pub async fn handle(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     // RFC 6750 §2.3: tokens in URLs leak into logs and history; we refuse them.
-    if crate::oauth::params::Params::parse(req.query_string().as_bytes()).contains("access_token") {
+    if crate::params::Params::parse(req.query_string().as_bytes()).contains("access_token") {
         return Err(invalid_token(
             "send the access token in the Authorization header",
         ));

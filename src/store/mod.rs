@@ -1,10 +1,16 @@
 //! The storage interface. Narrow traits, bundled by [`Store`]; "not found" is `Ok(None)`.
 //! Backends make no policy decisions: lifetimes and limits arrive as arguments.
+//!
+//! One event, one store operation: where an event changes more than one thing (a code redeemed
+//! and the token it yields recorded; a user disabled and their sessions ended), the trait has
+//! one method for it, and its doc says how a backend keeps it atomic. Every such operation is
+//! designed to need no multi-document transaction on MongoDB: each is one single-document
+//! atomic write, or a first write that is safe on its own followed by idempotent clean-up.
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, IssuedToken, Session,
-    SigningKey, Throttle, User, UserId,
+    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, PlannedToken, Scope,
+    Session, SigningKey, Throttle, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -13,15 +19,58 @@ use std::sync::Arc;
 pub mod mongo;
 pub mod sqlite;
 
-#[doc(hidden)]
-pub mod contract;
+/// Which uniqueness rule a write broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    /// A user with this email exists.
+    Email,
+    /// A user with this id exists.
+    UserId,
+    /// A client with this `client_id` exists.
+    ClientId,
+    /// A signing key with this `kid` exists.
+    Kid,
+    /// A signing key of this generation exists: another instance wrote it first.
+    Generation,
+    /// A session with this id hash exists.
+    SessionId,
+    /// A code with this hash exists.
+    CodeHash,
+    /// A pending authorization request with this id exists.
+    RequestId,
+    /// Another uniqueness rule (a backend's own).
+    Other,
+}
+
+impl Conflict {
+    /// The field's name, for messages.
+    pub fn field(self) -> &'static str {
+        match self {
+            Conflict::Email => "email",
+            Conflict::UserId => "user id",
+            Conflict::ClientId => "client_id",
+            Conflict::Kid => "kid",
+            Conflict::Generation => "key generation",
+            Conflict::SessionId => "session id",
+            Conflict::CodeHash => "code",
+            Conflict::RequestId => "authorization request id",
+            Conflict::Other => "record",
+        }
+    }
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.field())
+    }
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was broken; names the field (e.g. `email`, `generation`).
+    /// A uniqueness rule was broken.
     #[error("{0} already exists")]
-    Conflict(&'static str),
+    Conflict(Conflict),
     /// The URL names no backend we have, or is malformed.
     #[error("unsupported database URL: {0}")]
     UnsupportedUrl(String),
@@ -39,15 +88,26 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Users (people who log in).
 #[async_trait]
 pub trait UserStore {
-    /// Inserts a user; `Conflict("email")` if the email is taken.
+    /// Inserts a user; [`Conflict::Email`] if the email is taken.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// Looks up by id.
     async fn user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
     /// Looks up by normalised email.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// All users, oldest first.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
-    /// Sets the disabled flag; `false` if no such user.
-    async fn set_user_disabled(&self, id: &UserId, disabled: bool) -> StoreResult<bool>;
+    /// Clears the disabled flag; `false` if no such user. Disabling is
+    /// [`UserStore::disable_user`], which also ends the user's sessions: there is no second way.
+    async fn enable_user(&self, id: &UserId) -> StoreResult<bool>;
+    /// Disables the user and ends every session of theirs, as one operation. Returns how many
+    /// sessions ended, or `None` if there is no such user. Idempotent: disabling a disabled
+    /// user ends any session left and reports it.
+    ///
+    /// Atomicity: SQLite does both writes in one transaction. MongoDB writes the user first,
+    /// then deletes the sessions: the user write alone is already safe, because every use of
+    /// a session re-checks that its user is active ([`User::is_active`]), so the session
+    /// delete is idempotent clean-up that a retry (or the sessions' own expiry) completes.
+    async fn disable_user(&self, id: &UserId) -> StoreResult<Option<u64>>;
     /// Replaces the password hash (rehash on login, change, reset); `false` if no such user.
     async fn set_password_hash(
         &self,
@@ -60,8 +120,9 @@ pub trait UserStore {
 /// Registered clients.
 #[async_trait]
 pub trait ClientStore {
-    /// Inserts a client; `Conflict("client_id")` if taken.
+    /// Inserts a client; [`Conflict::ClientId`] if taken.
     async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    /// Looks up by `client_id`.
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>>;
     /// All clients, oldest first.
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
@@ -89,36 +150,60 @@ pub trait AuthorizationRequestStore {
     ) -> StoreResult<Option<AuthorizationRequest>>;
 }
 
-/// Authorization codes, consumed atomically.
+/// Authorization codes, redeemed atomically.
 #[async_trait]
 pub trait CodeStore {
+    /// Inserts a freshly issued code (unredeemed, nothing issued yet).
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
-    /// Atomically marks the code redeemed at `now` and records `issued` against it, if it exists,
-    /// is unredeemed and `expires_at > now` → `Redeemed`. An already redeemed code → `Replayed`
-    /// (with what the first redemption issued). Otherwise `Invalid`. Of any number of concurrent
-    /// calls for one code, exactly one gets `Redeemed`.
-    async fn consume_code(
+    /// Redeems a code (RFC 6749 §4.1.2: single use), recording what the redemption issues.
+    ///
+    /// If the code exists, is unredeemed and `expires_at > now`, it is marked redeemed at `now`
+    /// and `access_token` is recorded against it under the code's `grant_id`, in one write →
+    /// `Redeemed` (the code as now stored). An already redeemed code → `Replayed` (with what
+    /// the first redemption issued, so the caller can revoke it). Otherwise `Invalid`. Of any
+    /// number of concurrent calls for one code, exactly one gets `Redeemed`.
+    ///
+    /// Atomicity: SQLite does it in one `UPDATE … RETURNING`; MongoDB in one
+    /// `find_one_and_update` filtered on the hash, `redeemed_at: null` and `expires_at > now`.
+    /// Only when that matches nothing, a plain read of the code tells `Replayed` from
+    /// `Invalid` (a redeemed code never changes again, so that read cannot race).
+    async fn redeem_code(
         &self,
         code_hash: &TokenHash,
         now: UnixTime,
-        issued: &IssuedToken,
+        access_token: &PlannedToken,
     ) -> StoreResult<CodeRedemption>;
 }
 
-/// The deny-list of revoked access tokens, by `jti`.
+/// The access-token deny-list: access tokens are self-contained JWTs, so revoking one means
+/// remembering its `jti` until the token would have expired anyway.
 #[async_trait]
-pub trait TokenStore {
-    /// Revokes until `expires_at` (the token's own `exp`); idempotent.
-    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
+pub trait AccessTokenDenyList {
+    /// Denies the token `jti` until `expires_at` (the token's own `exp`), noting the grant it
+    /// was issued under, if any; idempotent (a repeat keeps the later expiry, and the grant id
+    /// once one is recorded). One upsert on the `jti`.
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        grant_id: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Whether `jti` is on the deny-list.
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
 /// IdP browser sessions.
 #[async_trait]
 pub trait SessionStore {
+    /// Inserts a new session.
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     /// The session if it exists and `expires_at > now`.
     async fn session(&self, id_hash: &TokenHash, now: UnixTime) -> StoreResult<Option<Session>>;
+    /// Records that the session was used at `now` (for the idle timeout): `last_seen_at`
+    /// becomes `now`, never earlier than it was. `false` if there is no such session with
+    /// `expires_at > now`. One conditional update of the session.
+    async fn touch_session(&self, id_hash: &TokenHash, now: UnixTime) -> StoreResult<bool>;
+    /// Ends one session; idempotent.
     async fn delete_session(&self, id_hash: &TokenHash) -> StoreResult<()>;
     /// Ends every session of a user; returns how many.
     async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<u64>;
@@ -127,16 +212,28 @@ pub trait SessionStore {
 /// Remembered consent.
 #[async_trait]
 pub trait ConsentStore {
+    /// What `user_id` has approved for `client_id`, if anything.
     async fn consent(&self, user_id: &UserId, client_id: &str) -> StoreResult<Option<Consent>>;
-    /// Inserts or replaces the consent for (user, client).
-    async fn put_consent(&self, consent: &Consent) -> StoreResult<()>;
+    /// Adds `scopes` to what `user_id` has approved for `client_id` (creating the consent if
+    /// there is none), sets `granted_at = now`, and returns the consent as stored: the scopes
+    /// approved before, in their order, then the new ones. Concurrent grants all count.
+    ///
+    /// Atomicity: SQLite does it in one upsert statement that merges the lists; MongoDB in one
+    /// `find_one_and_update` with `$addToSet: {scopes: {$each: …}}` and `upsert`.
+    async fn grant_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+        scopes: &Scope,
+        now: UnixTime,
+    ) -> StoreResult<Consent>;
 }
 
 /// Signing keys.
 #[async_trait]
 pub trait KeyStore {
-    /// Inserts a key; `Conflict("generation")` if another instance already wrote this
-    /// generation, `Conflict("kid")` for a duplicate kid.
+    /// Inserts a key; [`Conflict::Generation`] if another instance already wrote this
+    /// generation, [`Conflict::Kid`] for a duplicate kid.
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
     /// All keys, by generation.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
@@ -166,7 +263,7 @@ pub trait Store:
     + ClientStore
     + AuthorizationRequestStore
     + CodeStore
-    + TokenStore
+    + AccessTokenDenyList
     + SessionStore
     + ConsentStore
     + KeyStore

@@ -26,13 +26,13 @@
 //!   into a filter.
 
 use super::{
-    AuthorizationRequestStore, ClientStore, CodeStore, ConsentStore, KeyStore, SessionStore, Store,
-    StoreError, StoreResult, ThrottleStore, TokenStore, UserStore,
+    AccessTokenDenyList, AuthorizationRequestStore, ClientStore, CodeStore, Conflict, ConsentStore,
+    KeyStore, SessionStore, Store, StoreError, StoreResult, ThrottleStore, UserStore,
 };
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, RequestedClaims, Scope, Session, SigningKey, Throttle,
+    IssuedToken, KeyState, PlannedToken, RequestedClaims, Scope, Session, SigningKey, Throttle,
     TokenEndpointAuthMethod, User, UserId,
 };
 use crate::secret::TokenHash;
@@ -321,8 +321,8 @@ fn duplicate_key_message(error: &mongodb::error::Error) -> Option<&str> {
 /// this collection.
 fn write_error(
     error: mongodb::error::Error,
-    id_field: &'static str,
-    unique: &[(&str, &'static str)],
+    id_field: Conflict,
+    unique: &[(&str, Conflict)],
 ) -> StoreError {
     match duplicate_key_message(&error) {
         Some(message) => StoreError::Conflict(conflict_field(message, id_field, unique)),
@@ -332,11 +332,7 @@ fn write_error(
 
 /// The field a duplicate-key message is about: the one whose unique index it names, else the
 /// `_id`.
-fn conflict_field(
-    message: &str,
-    id_field: &'static str,
-    unique: &[(&str, &'static str)],
-) -> &'static str {
+fn conflict_field(message: &str, id_field: Conflict, unique: &[(&str, Conflict)]) -> Conflict {
     unique
         .iter()
         .find(|(name, _)| message.contains(&format!("index: {name} ")))
@@ -500,6 +496,8 @@ struct CodeDoc {
     auth_time: i64,
     sid: String,
     amr: Vec<String>,
+    /// The grant the code starts; the token its redemption issues belongs to it too.
+    grant_id: String,
     created_at: i64,
     expires_at: i64,
     redeemed_at: Option<i64>,
@@ -525,6 +523,7 @@ impl From<&AuthorizationCode> for CodeDoc {
             auth_time: c.auth_time,
             sid: c.sid.clone(),
             amr: c.amr.clone(),
+            grant_id: c.grant_id.clone(),
             created_at: c.created_at,
             expires_at: c.expires_at,
             redeemed_at: c.redeemed_at,
@@ -551,13 +550,15 @@ impl From<CodeDoc> for AuthorizationCode {
             auth_time: c.auth_time,
             sid: c.sid,
             amr: c.amr,
-            created_at: c.created_at,
-            expires_at: c.expires_at,
-            redeemed_at: c.redeemed_at,
             issued: c.issued.map(|i| IssuedToken {
                 jti: i.jti,
                 expires_at: i.expires_at,
+                grant_id: c.grant_id.clone(),
             }),
+            grant_id: c.grant_id,
+            created_at: c.created_at,
+            expires_at: c.expires_at,
+            redeemed_at: c.redeemed_at,
             claims: c.claims,
         }
     }
@@ -573,6 +574,8 @@ struct SessionDoc {
     auth_time: i64,
     amr: Vec<String>,
     created_at: i64,
+    /// Raised (never lowered) by `touch_session`.
+    last_seen_at: i64,
     expires_at: i64,
     purge_at: DateTime,
 }
@@ -586,6 +589,7 @@ impl From<&Session> for SessionDoc {
             auth_time: s.auth_time,
             amr: s.amr.clone(),
             created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
             purge_at: date(s.expires_at),
         }
@@ -601,6 +605,7 @@ impl From<SessionDoc> for Session {
             auth_time: s.auth_time,
             amr: s.amr,
             created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
         }
     }
@@ -649,7 +654,13 @@ impl UserStore for MongoStore {
         self.users
             .insert_one(UserDoc::from(user))
             .await
-            .map_err(|e| write_error(e, "id", &[(index::USERS_EMAIL, "email")]))?;
+            .map_err(|e| {
+                write_error(
+                    e,
+                    Conflict::UserId,
+                    &[(index::USERS_EMAIL, Conflict::Email)],
+                )
+            })?;
         Ok(())
     }
 
@@ -684,16 +695,39 @@ impl UserStore for MongoStore {
         Ok(users.into_iter().map(User::from).collect())
     }
 
-    async fn set_user_disabled(&self, id: &UserId, disabled: bool) -> StoreResult<bool> {
+    async fn enable_user(&self, id: &UserId) -> StoreResult<bool> {
         let done = self
             .users
             .update_one(
                 doc! { "_id": id.0.as_str() },
-                doc! { "$set": { "disabled": disabled } },
+                doc! { "$set": { "disabled": false } },
             )
             .await
             .map_err(backend)?;
         Ok(done.matched_count == 1)
+    }
+
+    async fn disable_user(&self, id: &UserId) -> StoreResult<Option<u64>> {
+        // Two single-document-safe steps, no transaction (see the trait): the user write alone
+        // already locks the user out, since every use of a session re-checks that its user is
+        // active; the session delete is idempotent clean-up that a retry completes.
+        let found = self
+            .users
+            .update_one(
+                doc! { "_id": id.0.as_str() },
+                doc! { "$set": { "disabled": true } },
+            )
+            .await
+            .map_err(backend)?;
+        if found.matched_count == 0 {
+            return Ok(None);
+        }
+        let ended = self
+            .sessions
+            .delete_many(doc! { "user_id": id.0.as_str() })
+            .await
+            .map_err(backend)?;
+        Ok(Some(ended.deleted_count))
     }
 
     async fn set_password_hash(
@@ -723,7 +757,7 @@ impl ClientStore for MongoStore {
         self.clients
             .insert_one(ClientDoc::from(client))
             .await
-            .map_err(|e| write_error(e, "client_id", &[]))?;
+            .map_err(|e| write_error(e, Conflict::ClientId, &[]))?;
         Ok(())
     }
 
@@ -812,16 +846,17 @@ impl CodeStore for MongoStore {
         self.codes
             .insert_one(CodeDoc::from(code))
             .await
-            .map_err(|e| write_error(e, "code_hash", &[]))?;
+            .map_err(|e| write_error(e, Conflict::CodeHash, &[]))?;
         Ok(())
     }
 
-    async fn consume_code(
+    async fn redeem_code(
         &self,
         code_hash: &TokenHash,
         now: UnixTime,
-        issued: &IssuedToken,
+        access_token: &PlannedToken,
     ) -> StoreResult<CodeRedemption> {
+        let issued = access_token;
         // RFC 6749 §4.1.2: single use. One atomic findAndModify, so of concurrent callers
         // exactly one matches the unredeemed document. The code is then kept until the token
         // it issued expires, so that a replay can revoke it.
@@ -860,19 +895,39 @@ impl CodeStore for MongoStore {
 }
 
 #[async_trait]
-impl TokenStore for MongoStore {
-    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
-        // `$max`: revoking again never shortens the entry.
+impl AccessTokenDenyList for MongoStore {
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        grant_id: Option<&str>,
+    ) -> StoreResult<()> {
+        // One upsert on the jti; `$max`: revoking again never shortens the entry. The entry
+        // (what denies the token) is complete after this write.
         upsert_with_retry(|| {
             self.revoked
                 .update_one(
                     doc! { "_id": jti },
-                    doc! { "$max": { "expires_at": expires_at, "purge_at": date(expires_at) } },
+                    doc! {
+                        "$max": { "expires_at": expires_at, "purge_at": date(expires_at) },
+                        "$setOnInsert": { "grant_id": grant_id },
+                    },
                 )
                 .upsert(true)
                 .into_future()
         })
         .await?;
+        // The first grant id recorded is kept: set it only where none is. Idempotent, so a
+        // retry after a failure between the two writes completes it.
+        if let Some(grant_id) = grant_id {
+            self.revoked
+                .update_one(
+                    doc! { "_id": jti, "grant_id": Bson::Null },
+                    doc! { "$set": { "grant_id": grant_id } },
+                )
+                .await
+                .map_err(backend)?;
+        }
         Ok(())
     }
 
@@ -894,7 +949,7 @@ impl SessionStore for MongoStore {
         self.sessions
             .insert_one(SessionDoc::from(session))
             .await
-            .map_err(|e| write_error(e, "id_hash", &[]))?;
+            .map_err(|e| write_error(e, Conflict::SessionId, &[]))?;
         Ok(())
     }
 
@@ -905,6 +960,19 @@ impl SessionStore for MongoStore {
             .await
             .map_err(backend)?;
         Ok(found.map(Session::from))
+    }
+
+    async fn touch_session(&self, id_hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
+        // One conditional update; `$max` never moves the last use back.
+        let done = self
+            .sessions
+            .update_one(
+                doc! { "_id": id_hash.as_str(), "expires_at": { "$gt": now } },
+                doc! { "$max": { "last_seen_at": now } },
+            )
+            .await
+            .map_err(backend)?;
+        Ok(done.matched_count == 1)
     }
 
     async fn delete_session(&self, id_hash: &TokenHash) -> StoreResult<()> {
@@ -941,22 +1009,62 @@ impl ConsentStore for MongoStore {
         }))
     }
 
-    async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
-        let scopes = to_bson(&consent.scopes)?;
-        upsert_with_retry(|| {
-            self.consents
-                .update_one(
+    async fn grant_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+        scopes: &Scope,
+        now: UnixTime,
+    ) -> StoreResult<Consent> {
+        // `$addToSet` with `$each` keeps the stored scopes in their order and appends the new
+        // ones it lacks, atomically on the one document, so concurrent grants all count. A
+        // missing consent is inserted; a caller that loses that insert race goes back to the
+        // update. (Not one upsert: SecantusDB, the test server, can apply a racing upsert yet
+        // return no document.)
+        let new_scopes = to_bson(scopes)?;
+        for _ in 0..UPSERT_ATTEMPTS {
+            let merged = self
+                .consents
+                .find_one_and_update(
+                    doc! { "user_id": user_id.0.as_str(), "client_id": client_id },
                     doc! {
-                        "user_id": consent.user_id.0.as_str(),
-                        "client_id": consent.client_id.as_str(),
+                        "$addToSet": { "scopes": { "$each": new_scopes.clone() } },
+                        "$set": { "granted_at": now },
                     },
-                    doc! { "$set": { "scopes": scopes.clone(), "granted_at": consent.granted_at } },
                 )
-                .upsert(true)
-                .into_future()
-        })
-        .await?;
-        Ok(())
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(backend)?;
+            if let Some(consent) = merged {
+                return Ok(Consent {
+                    user_id: consent.user_id,
+                    client_id: consent.client_id,
+                    scopes: consent.scopes,
+                    granted_at: consent.granted_at,
+                });
+            }
+            let first = ConsentDoc {
+                user_id: user_id.clone(),
+                client_id: client_id.to_string(),
+                scopes: scopes.clone(),
+                granted_at: now,
+            };
+            match self.consents.insert_one(&first).await {
+                Ok(_) => {
+                    return Ok(Consent {
+                        user_id: first.user_id,
+                        client_id: first.client_id,
+                        scopes: first.scopes,
+                        granted_at: first.granted_at,
+                    });
+                }
+                Err(e) if duplicate_key_message(&e).is_some() => continue,
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Err(StoreError::Backend(
+            "the consent kept vanishing between update and insert".into(),
+        ))
     }
 }
 
@@ -978,10 +1086,13 @@ impl KeyStore for MongoStore {
             generation: key.generation,
         };
         // The unique generation makes this the conditional write instances agree by.
-        self.keys
-            .insert_one(document)
-            .await
-            .map_err(|e| write_error(e, "kid", &[(index::KEYS_GENERATION, "generation")]))?;
+        self.keys.insert_one(document).await.map_err(|e| {
+            write_error(
+                e,
+                Conflict::Kid,
+                &[(index::KEYS_GENERATION, Conflict::Generation)],
+            )
+        })?;
         Ok(())
     }
 
@@ -1193,19 +1304,19 @@ mod tests {
 
     #[test]
     fn duplicate_keys_name_the_field_by_index() {
-        let unique = [(index::USERS_EMAIL, "email")];
-        let field = |message: &str| conflict_field(message, "id", &unique);
+        let unique = [(index::USERS_EMAIL, Conflict::Email)];
+        let field = |message: &str| conflict_field(message, Conflict::UserId, &unique);
         assert_eq!(
             field(
                 "E11000 duplicate key error collection: s.users index: users_email_unique dup key: { email: \"x\" }"
             ),
-            "email"
+            Conflict::Email
         );
         assert_eq!(
             field(
                 "E11000 duplicate key error collection: s.users index: _id_ dup key: { _id: \"a\" }"
             ),
-            "id"
+            Conflict::UserId
         );
     }
 }

@@ -1,18 +1,20 @@
 //! The embedded SQLite backend (sqlx): WAL journal, migrations embedded in the binary, one
-//! atomic statement for every single-use or counting rule.
+//! atomic statement for every single-use, counting or merging rule (code redemption, request
+//! take, throttles, consent), and one transaction for the one event that writes two tables
+//! (disabling a user ends their sessions).
 //!
 //! Lists (redirect URIs, grant types, scopes, `amr`) are stored as JSON arrays; a pending
-//! authorization request is one JSON document beside its id and expiry.
+//! authorization request and a code's `claims` are JSON documents.
 
 use super::{
-    AuthorizationRequestStore, ClientStore, CodeStore, ConsentStore, KeyStore, SessionStore, Store,
-    StoreError, StoreResult, ThrottleStore, TokenStore, UserStore,
+    AccessTokenDenyList, AuthorizationRequestStore, ClientStore, CodeStore, Conflict, ConsentStore,
+    KeyStore, SessionStore, Store, StoreError, StoreResult, ThrottleStore, UserStore,
 };
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, Scope, Session, SigningKey, Throttle, TokenEndpointAuthMethod, User,
-    UserId,
+    IssuedToken, KeyState, PlannedToken, Scope, Session, SigningKey, Throttle,
+    TokenEndpointAuthMethod, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -30,6 +32,9 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in a file-backed pool; WAL lets readers run beside the one writer.
 const FILE_POOL_SIZE: u32 = 8;
+
+/// The schema's migrations, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// The SQLite store.
 #[derive(Clone, Debug)]
@@ -103,7 +108,7 @@ impl SqliteStore {
                     .map_err(backend)?
             }
         };
-        sqlx::migrate!("migrations/sqlite")
+        MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
@@ -126,29 +131,30 @@ async fn create_private(path: &std::path::Path) -> StoreResult<()> {
     }
 }
 
-/// Maps a driver error: unique violations name the field, everything else is a backend failure.
+/// Maps a driver error: unique violations say which rule, everything else is a backend failure.
 fn backend(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error
         && db.is_unique_violation()
     {
-        return StoreError::Conflict(conflict_field(db.message()));
+        return StoreError::Conflict(conflict_of(db.message()));
     }
     StoreError::Backend(Box::new(error))
 }
 
-/// The field named by SQLite's "UNIQUE constraint failed: table.column" message.
-fn conflict_field(message: &str) -> &'static str {
+/// The rule named by SQLite's "UNIQUE constraint failed: table.column" message (the one place
+/// the driver's text is read).
+fn conflict_of(message: &str) -> Conflict {
     let columns = message.rsplit(": ").next().unwrap_or(message);
     match columns {
-        "users.email" => "email",
-        "users.id" => "id",
-        "clients.client_id" => "client_id",
-        "signing_keys.generation" => "generation",
-        "signing_keys.kid" => "kid",
-        "sessions.id_hash" => "id_hash",
-        "authorization_codes.code_hash" => "code_hash",
-        "authorization_requests.id" => "id",
-        _ => "record",
+        "users.email" => Conflict::Email,
+        "users.id" => Conflict::UserId,
+        "clients.client_id" => Conflict::ClientId,
+        "signing_keys.generation" => Conflict::Generation,
+        "signing_keys.kid" => Conflict::Kid,
+        "sessions.id_hash" => Conflict::SessionId,
+        "authorization_codes.code_hash" => Conflict::CodeHash,
+        "authorization_requests.id" => Conflict::RequestId,
+        _ => Conflict::Other,
     }
 }
 
@@ -207,15 +213,21 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, \
-         sid, amr, created_at, expires_at, redeemed_at, issued_jti, issued_expires_at, claims"
+         sid, amr, grant_id, created_at, expires_at, redeemed_at, issued_jti, issued_expires_at, \
+         claims"
     };
 }
 
 fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
+    let grant_id: String = col(row, "grant_id")?;
     let issued_jti: Option<String> = col(row, "issued_jti")?;
     let issued_expires_at: Option<i64> = col(row, "issued_expires_at")?;
     let issued = match (issued_jti, issued_expires_at) {
-        (Some(jti), Some(expires_at)) => Some(IssuedToken { jti, expires_at }),
+        (Some(jti), Some(expires_at)) => Some(IssuedToken {
+            jti,
+            expires_at,
+            grant_id: grant_id.clone(),
+        }),
         _ => None,
     };
     Ok(AuthorizationCode {
@@ -223,12 +235,13 @@ fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
         client_id: col(row, "client_id")?,
         user_id: UserId(col(row, "user_id")?),
         redirect_uri: col(row, "redirect_uri")?,
-        scope: Scope::parse(&col::<String>(row, "scope")?).map_err(corrupt)?,
+        scope: from_json(&col::<String>(row, "scope")?)?,
         nonce: col(row, "nonce")?,
         code_challenge: col(row, "code_challenge")?,
         auth_time: col(row, "auth_time")?,
         sid: col(row, "sid")?,
         amr: from_json(&col::<String>(row, "amr")?)?,
+        grant_id,
         created_at: col(row, "created_at")?,
         expires_at: col(row, "expires_at")?,
         redeemed_at: col(row, "redeemed_at")?,
@@ -247,6 +260,7 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
         auth_time: col(row, "auth_time")?,
         amr: from_json(&col::<String>(row, "amr")?)?,
         created_at: col(row, "created_at")?,
+        last_seen_at: col(row, "last_seen_at")?,
         expires_at: col(row, "expires_at")?,
     })
 }
@@ -319,14 +333,33 @@ impl UserStore for SqliteStore {
             .collect()
     }
 
-    async fn set_user_disabled(&self, id: &UserId, disabled: bool) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
-            .bind(disabled)
+    async fn enable_user(&self, id: &UserId) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET disabled = 0 WHERE id = ?")
             .bind(id.0.as_str())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn disable_user(&self, id: &UserId) -> StoreResult<Option<u64>> {
+        // One transaction. Its first statement writes, so it holds the write lock from there on.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let found = sqlx::query("UPDATE users SET disabled = 1 WHERE id = ?")
+            .bind(id.0.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if found.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(id.0.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(ended.rows_affected()))
     }
 
     async fn set_password_hash(
@@ -467,18 +500,19 @@ impl CodeStore for SqliteStore {
         sqlx::query(concat!(
             "INSERT INTO authorization_codes (",
             code_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(code.code_hash.as_str())
         .bind(code.client_id.as_str())
         .bind(code.user_id.0.as_str())
         .bind(code.redirect_uri.as_str())
-        .bind(code.scope.to_string())
+        .bind(to_json(&code.scope)?)
         .bind(code.nonce.as_deref())
         .bind(code.code_challenge.as_deref())
         .bind(code.auth_time)
         .bind(code.sid.as_str())
         .bind(to_json(&code.amr)?)
+        .bind(code.grant_id.as_str())
         .bind(code.created_at)
         .bind(code.expires_at)
         .bind(code.redeemed_at)
@@ -491,11 +525,11 @@ impl CodeStore for SqliteStore {
         Ok(())
     }
 
-    async fn consume_code(
+    async fn redeem_code(
         &self,
         code_hash: &TokenHash,
         now: UnixTime,
-        issued: &IssuedToken,
+        access_token: &PlannedToken,
     ) -> StoreResult<CodeRedemption> {
         // RFC 6749 §4.1.2: single use. One statement, so of concurrent callers exactly one
         // sees the unredeemed row.
@@ -505,8 +539,8 @@ impl CodeStore for SqliteStore {
             code_columns!()
         ))
         .bind(now)
-        .bind(issued.jti.as_str())
-        .bind(issued.expires_at)
+        .bind(access_token.jti.as_str())
+        .bind(access_token.expires_at)
         .bind(code_hash.as_str())
         .bind(now)
         .fetch_optional(&self.pool)
@@ -539,14 +573,21 @@ impl CodeStore for SqliteStore {
 }
 
 #[async_trait]
-impl TokenStore for SqliteStore {
-    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()> {
+impl AccessTokenDenyList for SqliteStore {
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        grant_id: Option<&str>,
+    ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) \
-             ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+            "INSERT INTO revoked_access_tokens (jti, expires_at, grant_id) VALUES (?, ?, ?) \
+             ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at), \
+             grant_id = coalesce(grant_id, excluded.grant_id)",
         )
         .bind(jti)
         .bind(expires_at)
+        .bind(grant_id)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -567,8 +608,8 @@ impl TokenStore for SqliteStore {
 impl SessionStore for SqliteStore {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, created_at, \
+             last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(session.id_hash.as_str())
         .bind(session.sid.as_str())
@@ -576,6 +617,7 @@ impl SessionStore for SqliteStore {
         .bind(session.auth_time)
         .bind(to_json(&session.amr)?)
         .bind(session.created_at)
+        .bind(session.last_seen_at)
         .bind(session.expires_at)
         .execute(&self.pool)
         .await
@@ -593,6 +635,19 @@ impl SessionStore for SqliteStore {
             .as_ref()
             .map(session_from_row)
             .transpose()
+    }
+
+    async fn touch_session(&self, id_hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET last_seen_at = max(last_seen_at, ?1) \
+             WHERE id_hash = ?2 AND expires_at > ?1",
+        )
+        .bind(now)
+        .bind(id_hash.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn delete_session(&self, id_hash: &TokenHash) -> StoreResult<()> {
@@ -636,20 +691,39 @@ impl ConsentStore for SqliteStore {
         }
     }
 
-    async fn put_consent(&self, consent: &Consent) -> StoreResult<()> {
-        sqlx::query(
+    async fn grant_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+        scopes: &Scope,
+        now: UnixTime,
+    ) -> StoreResult<Consent> {
+        // One upsert: the stored list, then the new scopes it lacks, merged inside the
+        // statement, so concurrent grants cannot lose each other's scopes.
+        let row = sqlx::query(
             "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, \
-             granted_at = excluded.granted_at",
+             ON CONFLICT (user_id, client_id) DO UPDATE SET \
+             scopes = (SELECT json_group_array(value ORDER BY part, position) FROM ( \
+                 SELECT value, 0 AS part, key AS position FROM json_each(consents.scopes) \
+                 UNION ALL \
+                 SELECT value, 1, key FROM json_each(excluded.scopes) \
+                 WHERE value NOT IN (SELECT value FROM json_each(consents.scopes)))), \
+             granted_at = excluded.granted_at \
+             RETURNING scopes, granted_at",
         )
-        .bind(consent.user_id.0.as_str())
-        .bind(consent.client_id.as_str())
-        .bind(to_json(&consent.scopes)?)
-        .bind(consent.granted_at)
-        .execute(&self.pool)
+        .bind(user_id.0.as_str())
+        .bind(client_id)
+        .bind(to_json(scopes)?)
+        .bind(now)
+        .fetch_one(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(())
+        Ok(Consent {
+            user_id: user_id.clone(),
+            client_id: client_id.to_string(),
+            scopes: from_json(&col::<String>(&row, "scopes")?)?,
+            granted_at: col(&row, "granted_at")?,
+        })
     }
 }
 
@@ -812,25 +886,177 @@ mod tests {
     }
 
     #[test]
-    fn unique_violations_name_the_field() {
+    fn unique_violations_say_which_rule() {
+        for (message, conflict) in [
+            ("UNIQUE constraint failed: users.email", Conflict::Email),
+            (
+                "UNIQUE constraint failed: signing_keys.generation",
+                Conflict::Generation,
+            ),
+            ("UNIQUE constraint failed: signing_keys.kid", Conflict::Kid),
+            (
+                "UNIQUE constraint failed: clients.client_id",
+                Conflict::ClientId,
+            ),
+            ("UNIQUE constraint failed: something.else", Conflict::Other),
+        ] {
+            assert_eq!(conflict_of(message), conflict, "{message}");
+        }
+    }
+
+    /// A fresh in-memory database with the migrations up to `version` applied.
+    async fn migrated_to(version: i64) -> SqlitePool {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(SqliteConnectOptions::new().in_memory(true))
+            .await
+            .unwrap();
+        MIGRATOR.run_to(version, &pool).await.unwrap();
+        pool
+    }
+
+    #[tokio::test]
+    async fn rows_written_before_migration_3_read_back() {
+        let pool = migrated_to(2).await;
+        // A redeemed code with the old space-separated scope, and one with an empty scope.
+        for (hash, scope, issued_jti) in [
+            ("old-code", "openid email", Some("old-jti")),
+            ("empty-code", "", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+                 scope, nonce, code_challenge, auth_time, sid, amr, created_at, expires_at, \
+                 redeemed_at, issued_jti, issued_expires_at, claims) \
+                 VALUES (?, 'client', 'user', 'https://app.example.com/cb', ?, NULL, NULL, 90, \
+                 'sid', '[\"pwd\"]', 100, 700, ?, ?, ?, NULL)",
+            )
+            .bind(hash)
+            .bind(scope)
+            .bind(issued_jti.map(|_| 150))
+            .bind(issued_jti)
+            .bind(issued_jti.map(|_| 900))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, sid, user_id, auth_time, amr, created_at, expires_at) \
+             VALUES ('old-session', 'sid', 'user', 90, '[\"pwd\"]', 95, 5000)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ('denied', 900)")
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        MIGRATOR.run(&pool).await.unwrap();
+        let store = SqliteStore { pool };
+
+        let probe = PlannedToken {
+            jti: "new-jti".into(),
+            expires_at: 1000,
+        };
+        let CodeRedemption::Replayed(old) = store
+            .redeem_code(&TokenHash::from_stored("old-code"), 200, &probe)
+            .await
+            .unwrap()
+        else {
+            panic!("the redeemed code reads back as spent");
+        };
+        assert_eq!(old.scope, Scope::parse("openid email").unwrap());
+        assert!(!old.grant_id.is_empty(), "an old code gets a grant id");
         assert_eq!(
-            conflict_field("UNIQUE constraint failed: users.email"),
-            "email"
+            old.issued,
+            Some(IssuedToken {
+                jti: "old-jti".into(),
+                expires_at: 900,
+                grant_id: old.grant_id.clone(),
+            })
         );
+        let CodeRedemption::Redeemed(empty) = store
+            .redeem_code(&TokenHash::from_stored("empty-code"), 200, &probe)
+            .await
+            .unwrap()
+        else {
+            panic!("the unredeemed code still redeems");
+        };
+        assert!(empty.scope.is_empty());
+        assert_ne!(empty.grant_id, old.grant_id, "each code its own grant");
+
+        let session = store
+            .session(&TokenHash::from_stored("old-session"), 200)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.last_seen_at, 95, "last seen when it started");
+        assert!(store.is_access_token_revoked("denied").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn code_scope_is_stored_as_a_json_list() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let code = AuthorizationCode {
+            code_hash: TokenHash::from_stored("a-code"),
+            client_id: "client".into(),
+            user_id: UserId("user".into()),
+            redirect_uri: "https://app.example.com/cb".into(),
+            scope: Scope::parse("openid email").unwrap(),
+            nonce: None,
+            code_challenge: None,
+            auth_time: 90,
+            sid: "sid".into(),
+            amr: vec!["pwd".into()],
+            grant_id: "grant".into(),
+            created_at: 100,
+            expires_at: 700,
+            redeemed_at: None,
+            issued: None,
+            claims: None,
+        };
+        store.insert_code(&code).await.unwrap();
+        let row = sqlx::query("SELECT scope FROM authorization_codes WHERE code_hash = 'a-code'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
         assert_eq!(
-            conflict_field("UNIQUE constraint failed: signing_keys.generation"),
-            "generation"
+            col::<String>(&row, "scope").unwrap(),
+            r#"["openid","email"]"#
         );
+    }
+
+    #[tokio::test]
+    async fn deny_list_entries_keep_the_first_grant_id_and_the_latest_expiry() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        store.revoke_access_token("jti", 100, None).await.unwrap();
+        store
+            .revoke_access_token("jti", 300, Some("grant-1"))
+            .await
+            .unwrap();
+        store
+            .revoke_access_token("jti", 200, Some("grant-2"))
+            .await
+            .unwrap();
+        let row =
+            sqlx::query("SELECT grant_id, expires_at FROM revoked_access_tokens WHERE jti = 'jti'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
         assert_eq!(
-            conflict_field("UNIQUE constraint failed: signing_keys.kid"),
-            "kid"
+            col::<Option<String>>(&row, "grant_id").unwrap().as_deref(),
+            Some("grant-1")
         );
+        assert_eq!(col::<i64>(&row, "expires_at").unwrap(), 300);
     }
 
     #[tokio::test]
     async fn in_memory_store_keeps_its_data_across_calls() {
         let store = SqliteStore::open("sqlite::memory:").await.unwrap();
-        store.revoke_access_token("jti-1", 100).await.unwrap();
+        store.revoke_access_token("jti-1", 100, None).await.unwrap();
         assert!(store.is_access_token_revoked("jti-1").await.unwrap());
         store.ping().await.unwrap();
     }

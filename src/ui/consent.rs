@@ -1,10 +1,11 @@
 //! The hosted consent page: shown for clients that are not first-party, remembered per user,
 //! client and scopes.
 
-use super::{csrf, csrf_failure, headers, pending_request, read_form, session, take_pending};
-use crate::model::{AuthorizationRequest, Consent, Session, User};
-use crate::oauth::authorize;
-use crate::oauth::params::Params;
+use super::{Pending, form_page, form_prologue, page_prologue, take_pending};
+use crate::authorization::{Interaction, deny};
+use crate::error::PageError;
+use crate::http::{response_mode, see_other};
+use crate::model::{AuthorizationRequest, Session, User};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -33,70 +34,58 @@ fn describe(scope: &str) -> String {
     }
 }
 
-/// The session that logged in for this request, and its user; anything else is sent to login.
+/// Who may approve a request: the session that signed in for it, and its active user.
+enum Approver {
+    Found(Session, User),
+    /// Anyone else is sent to the login page for the request.
+    SignInFirst(HttpResponse),
+}
+
 async fn approver(
     state: &AppState,
     req: &HttpRequest,
     request: &AuthorizationRequest,
-) -> Result<(Session, User), HttpResponse> {
-    let to_login = || authorize::see_other(&format!("/login?request={}", request.id));
-    let session = session::current(state, req)
-        .await
-        .map_err(|e| state.templates.incident_page(&e))?
+) -> Result<Approver, PageError> {
+    let to_login = || Approver::SignInFirst(see_other(&Interaction::Login.location(&request.id)));
+    let session = crate::session::current(state, req)
+        .await?
         .filter(|s| request.authenticated_session.as_deref() == Some(s.sid.as_str()));
     let Some(session) = session else {
-        return Err(to_login());
+        return Ok(to_login());
     };
-    let user = state
-        .store
-        .user_by_id(&session.user_id)
-        .await
-        .map_err(|e| state.templates.incident_page(&e))?
-        .filter(|u| !u.disabled);
-    match user {
-        Some(user) => Ok((session, user)),
-        None => Err(to_login()),
-    }
+    Ok(match state.accounts.active_user(&session.user_id).await? {
+        Some(user) => Approver::Found(session, user),
+        None => to_login(),
+    })
 }
 
 /// `GET /consent?request=…`
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = Params::parse(req.query_string().as_bytes());
-    let request = match pending_request(&state, &params).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
-    if let Err(response) = approver(&state, &req, &request).await {
-        return response;
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let Pending { request, client } = page_prologue(&state, &req).await?;
+    if let Approver::SignInFirst(response) = approver(&state, &req, &request).await? {
+        return Ok(response);
     }
-    let client_name = match state.store.client(&request.client_id).await {
-        Ok(Some(c)) => c.name,
-        Ok(None) => request.client_id.clone(),
-        Err(e) => return state.templates.incident_page(&e),
-    };
-    let (csrf_token, cookie) = csrf::token_for(&req, &state.config);
-    let page = ConsentPage {
-        request: request.id.clone(),
-        csrf_token,
-        client_name,
-        scopes: request
-            .scope
-            .iter()
-            .map(|s| ScopeView {
-                name: s.to_string(),
-                description: describe(s),
-            })
-            .collect(),
-    };
-    let mut response = state.templates.page(StatusCode::OK, "consent", &page);
     // Allow and Deny both answer 303 to the client's redirect_uri.
-    headers::allow_form_redirect(&mut response, &request.redirect_uri);
-    if let Some(cookie) = cookie
-        && let Err(e) = response.add_cookie(&cookie)
-    {
-        return state.templates.incident_page(&e);
-    }
-    response
+    form_page(
+        &state,
+        &req,
+        "consent",
+        StatusCode::OK,
+        &request.redirect_uri,
+        |csrf_token| ConsentPage {
+            request: request.id.clone(),
+            csrf_token,
+            client_name: client.name.clone(),
+            scopes: request
+                .scope
+                .iter()
+                .map(|s| ScopeView {
+                    name: s.to_string(),
+                    description: describe(s),
+                })
+                .collect(),
+        },
+    )
 }
 
 /// `POST /consent`: `decision=allow` records consent and issues the code; `deny` answers the
@@ -105,56 +94,33 @@ pub async fn submit(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let params = match read_form(&state, &req, &body) {
-        Ok(p) => p,
-        Err(page) => return *page,
+) -> Result<HttpResponse, PageError> {
+    let (params, Pending { request, .. }) = form_prologue(&state, &req, &body).await?;
+    let (session, user) = match approver(&state, &req, &request).await? {
+        Approver::Found(session, user) => (session, user),
+        Approver::SignInFirst(response) => return Ok(response),
     };
-    if !csrf::verify(&req, &state.config, params.get(csrf::FIELD).ok().flatten()) {
-        return csrf_failure(&state);
-    }
-    let request = match pending_request(&state, &params).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
-    let (session, user) = match approver(&state, &req, &request).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let decision = params.get("decision").ok().flatten();
-    if !matches!(decision, Some("allow" | "deny")) {
-        return state.templates.error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid form",
-            "Choose Allow or Deny.",
-        );
-    }
-    let request = match take_pending(&state, &request).await {
-        // Still the request this session logged in for (a login in another tab may have
-        // replaced it meanwhile).
-        Ok(taken) if taken.authenticated_session.as_deref() == Some(session.sid.as_str()) => taken,
-        Ok(_) => return super::expired_page(&state),
-        Err(page) => return page,
-    };
-    match decision {
-        Some("allow") => {
-            // Remembered per user and client: what was approved before, and this request.
-            let scopes = match state.store.consent(&user.id, &request.client_id).await {
-                Ok(existing) => existing.map(|c| c.scopes).unwrap_or_default(),
-                Err(e) => return state.templates.incident_page(&e),
-            }
-            .union(&request.scope);
-            let consent = Consent {
-                user_id: user.id.clone(),
-                client_id: request.client_id.clone(),
-                scopes,
-                granted_at: state.now(),
-            };
-            if let Err(e) = state.store.put_consent(&consent).await {
-                return state.templates.incident_page(&e);
-            }
-            authorize::issue_code(&state, &request, &session, &user).await
+    let allow = match params.get("decision").ok().flatten() {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(PageError::refused(
+                StatusCode::BAD_REQUEST,
+                "Invalid form",
+                "Choose Allow or Deny.",
+            ));
         }
-        _ => authorize::deny(&state, &request),
+    };
+    let request = take_pending(&state, &request).await?;
+    // Still the request this session logged in for (a login in another tab may have replaced
+    // it meanwhile).
+    if request.authenticated_session.as_deref() != Some(session.sid.as_str()) {
+        return Err(PageError::expired());
     }
+    let result = if allow {
+        state.authorizer().approve(&request, &session, &user).await
+    } else {
+        Ok(deny(&request))
+    };
+    response_mode::respond(&state.templates, &state.config.issuer, result)
 }

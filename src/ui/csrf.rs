@@ -48,7 +48,7 @@ pub fn token_for(req: &HttpRequest, config: &Config) -> (String, Option<Cookie<'
         return (token, None);
     }
     let token = random_token().expose().to_string();
-    let cookie = super::browser_cookie(config, cookie_name(config), token.clone());
+    let cookie = crate::http::browser_cookie(config, cookie_name(config), token.clone());
     (token, Some(cookie))
 }
 

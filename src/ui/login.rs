@@ -1,14 +1,15 @@
 //! The hosted login page.
 
-use super::{csrf, csrf_failure, headers, pending_request, read_form, session, take_pending};
+use super::{Pending, form_page, form_prologue, page_prologue, take_pending};
 use crate::accounts::LoginError;
-use crate::error::{OAuthError, OAuthErrorCode};
-use crate::model::AuthorizationRequest;
-use crate::oauth::authorize;
-use crate::oauth::params::Params;
+use crate::authorization::decision::hint_admits;
+use crate::authorization::{Arrival, refuse};
+use crate::error::{OAuthErrorCode, PageError};
+use crate::http::{client_ip, response_mode};
 use crate::secret::Secret;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -18,19 +19,14 @@ struct LoginPage {
     csrf_token: String,
     email: Option<String>,
     error: Option<String>,
-    client_name: Option<String>,
+    client_name: String,
 }
 
 /// `GET /login?request=…`
-pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let params = Params::parse(req.query_string().as_bytes());
-    match pending_request(&state, &params).await {
-        Ok(request) => {
-            let hint = request.login_hint.clone();
-            form(&state, &req, &request, StatusCode::OK, hint, None).await
-        }
-        Err(page) => page,
-    }
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let pending = page_prologue(&state, &req).await?;
+    let hint = pending.request.login_hint.clone();
+    form(&state, &req, &pending, StatusCode::OK, hint, None)
 }
 
 /// `POST /login`: check the CSRF token, then the credentials; on success start a fresh session
@@ -39,18 +35,8 @@ pub async fn submit(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let params = match read_form(&state, &req, &body) {
-        Ok(p) => p,
-        Err(page) => return *page,
-    };
-    if !csrf::verify(&req, &state.config, params.get(csrf::FIELD).ok().flatten()) {
-        return csrf_failure(&state);
-    }
-    let request = match pending_request(&state, &params).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
+) -> Result<HttpResponse, PageError> {
+    let (params, pending) = form_prologue(&state, &req, &body).await?;
     let email = params
         .get("email")
         .ok()
@@ -58,7 +44,7 @@ pub async fn submit(
         .unwrap_or_default()
         .to_string();
     let password = Secret::new(params.get("password").ok().flatten().unwrap_or_default());
-    let ip = super::client_ip(&req, &state.config);
+    let ip = client_ip(&req, &state.config);
     match state
         .accounts
         .authenticate(&email, &password, ip, state.now())
@@ -66,46 +52,29 @@ pub async fn submit(
     {
         Ok(user) => {
             // Everything that can refuse comes before the session changes hands.
-            let client = match state.store.client(&request.client_id).await {
-                Ok(Some(c)) => c,
-                Ok(None) => {
-                    return state.templates.error_page(
-                        StatusCode::BAD_REQUEST,
-                        "Unknown application",
-                        "The application you were signing in to is no longer registered.",
-                    );
-                }
-                Err(e) => return state.templates.incident_page(&e),
-            };
-            let mut request = match take_pending(&state, &request).await {
-                Ok(taken) => taken,
-                Err(page) => return page,
-            };
+            let mut request = take_pending(&state, &pending.request).await?;
             // OIDC Core §3.1.2.1: the person signed in as someone other than the user the
             // client named in id_token_hint. Refused before the browser's session changes.
-            if request
-                .id_token_hint_sub
-                .as_ref()
-                .is_some_and(|sub| *sub != user.id.0)
-            {
-                let e = OAuthError::new(
+            if !hint_admits(&request, &user) {
+                let outcome = refuse(
+                    &request,
                     OAuthErrorCode::LoginRequired,
                     "the user who signed in is not the one id_token_hint names",
                 );
-                return authorize::refuse(&state, &request, &e);
+                return response_mode::respond(&state.templates, &state.config.issuer, Ok(outcome));
             }
             let (session, cookie) =
-                match session::start(&state, &req, &user, vec!["pwd".to_string()]).await {
-                    Ok(started) => started,
-                    Err(e) => return state.templates.incident_page(&e),
-                };
-            tracing::info!(user_id = %user.id, client_id = %client.client_id, "login succeeded");
+                crate::session::start(&state, &req, &user, vec!["pwd".to_string()]).await?;
+            tracing::info!(user_id = %user.id, client_id = %pending.client.client_id, "login succeeded");
             request.authenticated_session = Some(session.sid.clone());
-            let mut response = authorize::proceed(&state, &client, request, Some(session)).await;
-            if let Err(e) = response.add_cookie(&cookie) {
-                return state.templates.incident_page(&e);
-            }
-            response
+            let result = state
+                .authorizer()
+                .proceed(&pending.client, request, Some(session), Arrival::Resumed)
+                .await;
+            let mut response =
+                response_mode::respond(&state.templates, &state.config.issuer, result)?;
+            response.add_cookie(&cookie).map_err(PageError::internal)?;
+            Ok(response)
         }
         // The same page, status and cookies for unknown users, wrong passwords and disabled
         // accounts (no account enumeration).
@@ -114,63 +83,53 @@ pub async fn submit(
             form(
                 &state,
                 &req,
-                &request,
+                &pending,
                 StatusCode::UNAUTHORIZED,
                 Some(email),
                 Some(message),
             )
-            .await
         }
         Err(LoginError::Throttled { retry_after }) => {
             let message = format!("Too many sign-in attempts. Try again in {retry_after} seconds.");
             let mut response = form(
                 &state,
                 &req,
-                &request,
+                &pending,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(email),
                 Some(message),
-            )
-            .await;
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after.to_string())
-            {
-                response
-                    .headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, v);
+            )?;
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, v);
             }
-            response
+            Ok(response)
         }
-        Err(e) => state.templates.incident_page(&e),
+        Err(e) => Err(PageError::internal(e)),
     }
 }
 
-async fn form(
+/// The login form for `pending`, named for its client.
+fn form(
     state: &AppState,
     req: &HttpRequest,
-    request: &AuthorizationRequest,
+    pending: &Pending,
     status: StatusCode,
     email: Option<String>,
     error: Option<String>,
-) -> HttpResponse {
-    let client_name = match state.store.client(&request.client_id).await {
-        Ok(c) => c.map(|c| c.name),
-        Err(e) => return state.templates.incident_page(&e),
-    };
-    let (csrf_token, cookie) = csrf::token_for(req, &state.config);
-    let page = LoginPage {
-        request: request.id.clone(),
-        csrf_token,
-        email,
-        error,
-        client_name,
-    };
-    let mut response = state.templates.page(status, "login", &page);
+) -> Result<HttpResponse, PageError> {
     // A successful POST answers 303 to the client's redirect_uri.
-    headers::allow_form_redirect(&mut response, &request.redirect_uri);
-    if let Some(cookie) = cookie
-        && let Err(e) = response.add_cookie(&cookie)
-    {
-        return state.templates.incident_page(&e);
-    }
-    response
+    form_page(
+        state,
+        req,
+        "login",
+        status,
+        &pending.request.redirect_uri,
+        |csrf_token| LoginPage {
+            request: pending.request.id.clone(),
+            csrf_token,
+            email,
+            error,
+            client_name: pending.client.name.clone(),
+        },
+    )
 }

@@ -1,12 +1,21 @@
-//! Hosted pages: login and consent, CSRF, the IdP session cookie, security headers.
+//! Hosted pages: login and consent, and CSRF. The pages are adapters over the authorization
+//! core (`crate::authorization`), the IdP session (`crate::session`) and the shared HTTP
+//! plumbing (`crate::http`); they share one form prologue and one page builder, here.
 
 use actix_web::web;
 
 pub mod consent;
 pub mod csrf;
-pub mod headers;
 pub mod login;
-pub mod session;
+
+use crate::error::{PageError, page};
+use crate::http::headers;
+use crate::model::{AuthorizationRequest, Client};
+use crate::params::Params;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
 
 /// Hosted page routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,108 +43,59 @@ async fn stylesheet() -> actix_web::HttpResponse {
         .body(include_str!("../../templates/sesame.css"))
 }
 
-use crate::model::AuthorizationRequest;
-use crate::oauth::params::{Params, is_form_content_type};
-use crate::state::AppState;
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
-
-/// A cookie for the browser at the IdP: `HttpOnly`, `Path=/`, `SameSite=Lax` (Strict would drop
-/// it on the relying party's cross-site navigation to /authorize), `Secure` for an https
-/// issuer, and no `Max-Age`, so it ends with the browser session.
-fn browser_cookie(
-    config: &crate::config::Config,
-    name: &'static str,
-    value: String,
-) -> actix_web::cookie::Cookie<'static> {
-    actix_web::cookie::Cookie::build(name, value)
-        .path("/")
-        .http_only(true)
-        .same_site(actix_web::cookie::SameSite::Lax)
-        .secure(config.secure_cookies)
-        .finish()
+/// A pending authorization request a page or form names with `request`, and its client.
+pub struct Pending {
+    pub request: AuthorizationRequest,
+    pub client: Client,
 }
 
-/// Reads a hosted form's body; anything but a urlencoded form gets a friendly 415 page.
-fn read_form(
-    state: &AppState,
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<Params, Box<HttpResponse>> {
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    if is_form_content_type(content_type) {
-        Ok(Params::parse(body))
-    } else {
-        Err(Box::new(state.templates.error_page(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported form",
-            "This page only accepts its own form. Go back to the application and try again.",
-        )))
-    }
-}
-
-/// The address of the person at the browser, for per-IP limits. Behind trusted reverse proxies
-/// (`http.trusted_proxies`) it is the right-most `X-Forwarded-For` hop that is not one of them;
-/// otherwise the peer. A client cannot choose its address by sending the header itself: hops
-/// it adds stand left of the ones the proxies append.
-pub fn client_ip(req: &HttpRequest, config: &crate::config::Config) -> Option<std::net::IpAddr> {
-    // `::ffff:127.0.0.1` (an IPv4 peer on a dual-stack listener) is 127.0.0.1.
-    let peer = req.peer_addr()?.ip().to_canonical();
-    let trusted = |ip: &std::net::IpAddr| config.trusted_proxies.iter().any(|n| n.contains(ip));
-    if !trusted(&peer) {
-        return Some(peer);
-    }
-    let mut hops: Vec<std::net::IpAddr> = Vec::new();
-    for value in req.headers().get_all("x-forwarded-for") {
-        // A hop we cannot read: trust nothing left of it.
-        let Ok(value) = value.to_str() else {
-            hops.clear();
-            continue;
-        };
-        for hop in value.split(',') {
-            match hop.trim().parse::<std::net::IpAddr>() {
-                Ok(ip) => hops.push(ip.to_canonical()),
-                Err(_) => hops.clear(),
-            }
-        }
-    }
-    Some(
-        hops.iter()
-            .rev()
-            .find(|ip| !trusted(ip))
-            .or(hops.first())
-            .copied()
-            .unwrap_or(peer),
-    )
-}
-
-/// The page for a `request` that is unknown, expired or already answered.
-fn expired_page(state: &AppState) -> HttpResponse {
-    state.templates.error_page(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Go back to the application and start signing in again.",
-    )
-}
-
-/// The pending authorization request a page or form names with `request`.
-async fn pending_request(
-    state: &AppState,
-    params: &Params,
-) -> Result<AuthorizationRequest, HttpResponse> {
+/// The pending request named by `params` (`request=…`), with its client.
+///
+/// Unknown, expired or answered: the "expired" page. Its client deleted meanwhile: the request
+/// is discarded and the person is told the application is no longer registered — the same for
+/// both pages, shown and submitted.
+async fn pending(state: &AppState, params: &Params) -> Result<Pending, PageError> {
     let id = params
         .get("request")
         .ok()
         .flatten()
-        .ok_or_else(|| expired_page(state))?;
-    match state.store.authorization_request(id, state.now()).await {
-        Ok(Some(request)) => Ok(request),
-        Ok(None) => Err(expired_page(state)),
-        Err(e) => Err(state.templates.incident_page(&e)),
+        .ok_or_else(PageError::expired)?;
+    let now = state.now();
+    let request = state
+        .store
+        .authorization_request(id, now)
+        .await?
+        .ok_or_else(PageError::expired)?;
+    match state.store.client(&request.client_id).await? {
+        Some(client) => Ok(Pending { request, client }),
+        None => {
+            state.store.take_authorization_request(id, now).await?;
+            Err(PageError::client_gone())
+        }
     }
+}
+
+/// The page's own query (`GET /login?request=…`, `GET /consent?request=…`).
+async fn page_prologue(state: &AppState, req: &HttpRequest) -> Result<Pending, PageError> {
+    pending(state, &Params::parse(req.query_string().as_bytes())).await
+}
+
+/// Every hosted form's prologue: a urlencoded body (else 415), the CSRF token (else 403, nothing
+/// done), then the pending request it answers.
+async fn form_prologue(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Params, Pending), PageError> {
+    if !crate::http::is_form(req) {
+        return Err(PageError::unsupported_form());
+    }
+    let params = Params::parse(body);
+    if !csrf::verify(req, &state.config, params.get(csrf::FIELD).ok().flatten()) {
+        return Err(PageError::csrf());
+    }
+    let pending = pending(state, &params).await?;
+    Ok((params, pending))
 }
 
 /// Takes the pending request out of the store before it is answered, so that a form sent
@@ -143,78 +103,30 @@ async fn pending_request(
 async fn take_pending(
     state: &AppState,
     request: &AuthorizationRequest,
-) -> Result<AuthorizationRequest, HttpResponse> {
-    match state
+) -> Result<AuthorizationRequest, PageError> {
+    state
         .store
         .take_authorization_request(&request.id, state.now())
-        .await
-    {
-        Ok(Some(taken)) => Ok(taken),
-        Ok(None) => Err(expired_page(state)),
-        Err(e) => Err(state.templates.incident_page(&e)),
-    }
+        .await?
+        .ok_or_else(PageError::expired)
 }
 
-/// The page shown when a form's CSRF token is missing or wrong: 403, nothing done.
-fn csrf_failure(state: &AppState) -> HttpResponse {
-    state.templates.error_page(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "For your security the form could not be accepted. Go back to the application and try again.",
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test::TestRequest;
-
-    fn config(proxies: &[&str]) -> crate::config::Config {
-        let mut file = crate::config::FileConfig::default();
-        file.http.trusted_proxies = proxies.iter().map(|p| p.to_string()).collect();
-        file.resolve().unwrap()
+/// Builds a hosted form page: the template filled by `data` with this browser's CSRF token (and
+/// its cookie, if new), and a CSP whose `form-action` lets the form's answer redirect to the
+/// client (`redirect_uri`).
+fn form_page<T: Serialize>(
+    state: &AppState,
+    req: &HttpRequest,
+    template: &str,
+    status: StatusCode,
+    redirect_uri: &str,
+    data: impl FnOnce(String) -> T,
+) -> Result<HttpResponse, PageError> {
+    let (csrf_token, cookie) = csrf::token_for(req, &state.config);
+    let mut response = page(&state.templates, status, template, &data(csrf_token));
+    headers::allow_form_redirect(&mut response, redirect_uri);
+    if let Some(cookie) = cookie {
+        response.add_cookie(&cookie).map_err(PageError::internal)?;
     }
-
-    fn ip(s: &str) -> Option<std::net::IpAddr> {
-        Some(s.parse().unwrap())
-    }
-
-    fn request(peer: &str, forwarded: &[&str]) -> HttpRequest {
-        let mut req = TestRequest::default().peer_addr(format!("{peer}:40000").parse().unwrap());
-        for value in forwarded {
-            req = req.append_header(("X-Forwarded-For", *value));
-        }
-        req.to_http_request()
-    }
-
-    #[test]
-    fn without_trusted_proxies_the_peer_is_the_client_whatever_it_claims() {
-        let cfg = config(&[]);
-        assert_eq!(
-            client_ip(&request("198.51.100.9", &["203.0.113.1"]), &cfg),
-            ip("198.51.100.9")
-        );
-    }
-
-    #[test]
-    fn behind_trusted_proxies_the_right_most_untrusted_hop_is_the_client() {
-        let cfg = config(&["10.0.0.0/8", "127.0.0.1"]);
-        // The client forged a hop; the proxy appended the real address.
-        let req = request("10.0.0.2", &["6.6.6.6, 203.0.113.7"]);
-        assert_eq!(client_ip(&req, &cfg), ip("203.0.113.7"));
-        // Two proxies, and the header split over two lines.
-        let req = request("127.0.0.1", &["203.0.113.7", "10.1.2.3"]);
-        assert_eq!(client_ip(&req, &cfg), ip("203.0.113.7"));
-        // No header: the proxy itself.
-        assert_eq!(client_ip(&request("10.0.0.2", &[]), &cfg), ip("10.0.0.2"));
-        // An untrusted peer's header is not believed.
-        let req = request("198.51.100.9", &["203.0.113.7"]);
-        assert_eq!(client_ip(&req, &cfg), ip("198.51.100.9"));
-        // Garbage hides everything left of it: the proxy's own hop is all that is left.
-        let req = request("10.0.0.2", &["6.6.6.6, garbage, 10.0.0.3"]);
-        assert_eq!(client_ip(&req, &cfg), ip("10.0.0.3"));
-        // An IPv4 proxy seen through a dual-stack listener is still that proxy.
-        let req = request("[::ffff:10.0.0.2]", &["203.0.113.7"]);
-        assert_eq!(client_ip(&req, &cfg), ip("203.0.113.7"));
-    }
+    Ok(response)
 }

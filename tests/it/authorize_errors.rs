@@ -1,63 +1,9 @@
 //! The authorization endpoint's refusals (checklist B1–B5, B7, B8, B10, B16, B17).
 
 use crate::harness::{
-    ClientSpec, PASSWORD, Person, TestClient, TestServer, header, jwt_claims, query_map,
+    ClientSpec, PASSWORD, Person, TestClient, TestServer, assert_error_page, assert_error_redirect,
+    header, jwt_claims, query_map,
 };
-
-/// A 400 HTML error page at the OP: never a redirect (RFC 6749 §4.1.2.1).
-pub async fn assert_error_page(resp: reqwest::Response, what: &str) {
-    let status = resp.status().as_u16();
-    let location = header(&resp, "location");
-    let content_type = header(&resp, "content-type");
-    let body = resp.text().await.unwrap_or_default();
-    assert_eq!(
-        status, 400,
-        "{what}: expected a 400 error page, body {body}"
-    );
-    assert!(
-        location.is_empty(),
-        "{what}: must not redirect, Location {location}"
-    );
-    assert!(
-        content_type.starts_with("text/html"),
-        "{what}: {content_type}"
-    );
-}
-
-/// A 302/303 to the client's redirect URI carrying `error`, `state` and `iss`, and no code.
-pub fn assert_error_redirect(
-    server: &TestServer,
-    person: &Person,
-    resp: &reqwest::Response,
-    client: &TestClient,
-    error: &str,
-    state: Option<&str>,
-) {
-    let loc = person.location(resp);
-    assert!(
-        loc.starts_with(&format!("{}?", client.redirect_uri)),
-        "redirect to the registered URI: {loc}"
-    );
-    let q = query_map(&loc);
-    assert_eq!(q.get("error").map(String::as_str), Some(error), "{loc}");
-    assert_eq!(
-        q.get("state").map(String::as_str),
-        state,
-        "state echoed: {loc}"
-    );
-    assert_eq!(
-        q.get("iss").map(String::as_str),
-        Some(server.issuer.as_str()),
-        "RFC 9207: {loc}"
-    );
-    assert!(!q.contains_key("code"), "no code with an error: {loc}");
-    if let Some(d) = q.get("error_description") {
-        assert!(
-            !d.contains(['\r', '\n', '\t']),
-            "no CR/LF/TAB in error_description"
-        );
-    }
-}
 
 async fn setup() -> (TestServer, TestClient, Person) {
     let server = TestServer::start().await;
@@ -603,4 +549,264 @@ async fn authorize_sends_no_cors_headers() {
         .unwrap();
     assert!(header(&resp, "access-control-allow-origin").is_empty());
     assert!(resp.status().as_u16() < 500);
+}
+
+#[tokio::test]
+async fn a_request_without_scope_is_invalid_scope() {
+    // RFC 6749 §3.3: Sesame has no default scope, so a request without one fails as
+    // invalid_scope, at the client.
+    let (server, client, person) = setup().await;
+    let request = server.auth_request(&client, &[("scope", "")]);
+    let resp = person.get(&request.url).await;
+    assert_error_redirect(
+        &server,
+        &person,
+        &resp,
+        &client,
+        "invalid_scope",
+        Some(&request.state),
+    );
+}
+
+/// A public native client registered with a loopback redirect URI without a port.
+async fn native_client(server: &TestServer, redirect_uri: &str) -> TestClient {
+    server
+        .register(ClientSpec {
+            redirect_uris: vec![redirect_uri.into()],
+            ..ClientSpec::public()
+        })
+        .await
+}
+
+#[tokio::test]
+async fn public_loopback_redirect_uri_matches_any_port_and_binds_the_code_to_it() {
+    // RFC 8252 §7.3, RFC 9700 §2.1: the app listens on an ephemeral port.
+    let server = TestServer::start().await;
+    server.user("native@example.com").await;
+    for registered in ["http://127.0.0.1/cb", "http://[::1]/cb"] {
+        let client = native_client(&server, registered).await;
+        let sent = registered.replace("/cb", ":51004/cb");
+        let person = server.person();
+        let request = server.auth_request(&client, &[("redirect_uri", &sent)]);
+        let callback = person
+            .sign_in(&request.url, "native@example.com", PASSWORD)
+            .await;
+        assert!(callback.starts_with(&format!("{sent}?")), "{callback}");
+        let code = query_map(&callback)["code"].clone();
+        // The code is bound to the URI actually sent: the registered one does not redeem it.
+        let wrong = server
+            .token_request(
+                &client,
+                vec![
+                    ("grant_type", "authorization_code".into()),
+                    ("code", code.clone()),
+                    ("redirect_uri", registered.to_string()),
+                    ("code_verifier", request.verifier.clone()),
+                ],
+            )
+            .await;
+        assert_eq!(wrong.status(), 400, "{registered}");
+        let request = server.auth_request(&client, &[("redirect_uri", &sent)]);
+        let callback = person
+            .sign_in(&request.url, "native@example.com", PASSWORD)
+            .await;
+        let code = query_map(&callback)["code"].clone();
+        let right = server
+            .token_request(
+                &client,
+                vec![
+                    ("grant_type", "authorization_code".into()),
+                    ("code", code),
+                    ("redirect_uri", sent.clone()),
+                    ("code_verifier", request.verifier.clone()),
+                ],
+            )
+            .await;
+        assert_eq!(right.status(), 200, "{sent}");
+    }
+}
+
+#[tokio::test]
+async fn loopback_port_freedom_is_only_for_public_clients_and_ip_literals() {
+    let server = TestServer::start().await;
+    let person = server.person();
+    let native = native_client(&server, "http://127.0.0.1/cb").await;
+    for bad in [
+        "http://127.0.0.1:51004/other",
+        "http://127.0.0.1:51004/cb?x=1",
+        "https://127.0.0.1:51004/cb",
+        "http://[::1]:51004/cb",
+    ] {
+        let request = server.auth_request(&native, &[("redirect_uri", bad)]);
+        assert_error_page(person.get(&request.url).await, bad).await;
+    }
+    // RFC 8252 §8.3: `localhost` is a name, not a loopback address; it matches exactly.
+    let named = native_client(&server, "http://localhost:9/cb").await;
+    let request = server.auth_request(&named, &[("redirect_uri", "http://localhost:51004/cb")]);
+    assert_error_page(person.get(&request.url).await, "localhost").await;
+    // A confidential client's loopback URI matches exactly too.
+    let confidential = server
+        .register(ClientSpec {
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            ..ClientSpec::confidential()
+        })
+        .await;
+    let request = server.auth_request(
+        &confidential,
+        &[("redirect_uri", "http://127.0.0.1:51004/cb")],
+    );
+    assert_error_page(person.get(&request.url).await, "confidential").await;
+}
+
+#[tokio::test]
+async fn an_authorization_request_over_the_size_cap_is_refused() {
+    let server = TestServer::start_with(|c| c.authorize.max_request_bytes = 4096).await;
+    let client = server.confidential_client().await;
+    let person = server.person();
+    // Three parameters of 1.5 KB each: none too long alone, too much together.
+    let part = "x".repeat(1500);
+    let request = server.auth_request(
+        &client,
+        &[("nonce", &part), ("login_hint", &part), ("ignored", &part)],
+    );
+    let resp = person.get(&request.url).await;
+    let loc = person.location(&resp);
+    let q = query_map(&loc);
+    assert!(loc.starts_with(&client.redirect_uri), "{loc}");
+    assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
+    assert!(
+        q["error_description"].contains("larger than 4096 bytes"),
+        "{loc}"
+    );
+    assert!(!q.contains_key("code"));
+    // Before client and redirect URI are known good: the error page.
+    let request = server.auth_request(
+        &client,
+        &[
+            ("client_id", "unknown"),
+            ("nonce", &part),
+            ("ignored", &part),
+            ("x", &part),
+        ],
+    );
+    assert_error_page(person.get(&request.url).await, "unknown client, oversized").await;
+}
+
+/// Bytes on disk of the test server's SQLite database, its WAL included.
+fn database_bytes(server: &TestServer) -> u64 {
+    let path = server
+        .state
+        .config
+        .database_url
+        .trim_start_matches("sqlite://")
+        .to_string();
+    [path.clone(), format!("{path}-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test]
+async fn anonymous_authorize_floods_do_not_fill_the_store() {
+    let server = TestServer::start().await;
+    let client = server.confidential_client().await;
+    let person = server.person();
+    let before = database_bytes(&server);
+    // 200 anonymous requests with 4 KB state and nonce: each over the 8 KiB cap.
+    let big = "s".repeat(4096);
+    for _ in 0..200 {
+        let request = server.auth_request(&client, &[("state", &big), ("nonce", &big)]);
+        let resp = person.get(&request.url).await;
+        let q = query_map(&person.location(&resp));
+        assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
+    }
+    let grown = database_bytes(&server).saturating_sub(before);
+    assert!(grown < 100_000, "the database grew by {grown} bytes");
+}
+
+#[tokio::test]
+async fn pending_requests_per_ip_are_limited_and_nothing_is_written_over_the_limit() {
+    let server = TestServer::start_with(|c| c.authorize.pending_per_ip_per_minute = 5).await;
+    let client = server.confidential_client().await;
+    let person = server.person();
+    let state = "s".repeat(3000);
+    for i in 0..5 {
+        let request = server.auth_request(&client, &[("state", &state)]);
+        let loc = person.location(&person.get(&request.url).await);
+        assert!(loc.contains("/login?request="), "request {i}: {loc}");
+    }
+    let before = database_bytes(&server);
+    for _ in 0..20 {
+        let request = server.auth_request(&client, &[("state", &state)]);
+        let resp = person.get(&request.url).await;
+        assert_eq!(resp.status(), 429);
+        let retry_after: i64 = header(&resp, "retry-after").parse().expect("Retry-After");
+        assert!(retry_after >= 1);
+        assert!(header(&resp, "content-type").starts_with("text/html"));
+        assert!(header(&resp, "location").is_empty());
+    }
+    assert!(
+        database_bytes(&server).saturating_sub(before) < 20 * 3000,
+        "nothing written over the limit"
+    );
+    // Requests that write nothing are not limited: errors still go back to the client.
+    let request = server.auth_request(&client, &[("response_type", "token")]);
+    let q = query_map(&person.location(&person.get(&request.url).await));
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("unsupported_response_type")
+    );
+    // The quota refills with time (12 s per request at 5 a minute).
+    server.clock.advance(12);
+    let request = server.auth_request(&client, &[]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(loc.contains("/login?request="), "{loc}");
+}
+
+#[tokio::test]
+async fn claims_parameter_is_kept_for_the_claims_sesame_has() {
+    let (server, client, person) = setup().await;
+    let claims = r#"{"id_token":{"email":{"essential":true},"acr":null},"userinfo":{"name":null,"picture":null}}"#;
+    let request = server.auth_request(&client, &[("claims", claims)]);
+    let loc = person.location(&person.get(&request.url).await);
+    assert!(loc.contains("/login?request="), "{loc}");
+    let id = query_map(&loc)["request"].clone();
+    let pending = server
+        .state
+        .store
+        .authorization_request(&id, server.now())
+        .await
+        .unwrap()
+        .expect("pending request");
+    let kept = pending.claims.expect("claims kept");
+    assert_eq!(kept.id_token, ["email"]);
+    assert_eq!(kept.userinfo, ["name"]);
+}
+
+#[tokio::test]
+async fn malformed_claims_parameter_is_invalid_request() {
+    let (server, client, person) = setup().await;
+    for (claims, says) in [
+        ("{not json", "not valid JSON"),
+        ("[\"email\"]", "must be a JSON object"),
+        (
+            r#"{"userinfo":["email"]}"#,
+            "claims.userinfo must be a JSON object",
+        ),
+        (r#"{"id_token":{"email":true}}"#, "claims.id_token.email"),
+    ] {
+        let request = server.auth_request(&client, &[("claims", claims)]);
+        let resp = person.get(&request.url).await;
+        assert_error_redirect(
+            &server,
+            &person,
+            &resp,
+            &client,
+            "invalid_request",
+            Some(&request.state),
+        );
+        let q = query_map(&person.location(&resp));
+        assert!(q["error_description"].contains(says), "{claims}: {q:?}");
+    }
 }

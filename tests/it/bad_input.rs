@@ -204,62 +204,106 @@ async fn hosted_forms_with_junk_never_5xx() {
     let req_id = hidden_input(&html, "request").unwrap();
     let csrf = hidden_input(&html, "csrf_token").unwrap();
     let long_password = "p".repeat(5000);
-    for form in [
-        vec![("request", req_id.as_str()), ("csrf_token", csrf.as_str())],
-        vec![
-            ("request", "nope"),
-            ("csrf_token", csrf.as_str()),
-            ("email", "junk@example.com"),
-            ("password", PASSWORD),
-        ],
-        vec![
-            ("request", req_id.as_str()),
-            ("csrf_token", csrf.as_str()),
-            ("email", "\u{0}"),
-            ("password", "\u{202e}"),
-        ],
-        vec![
-            ("request", req_id.as_str()),
-            ("csrf_token", csrf.as_str()),
-            ("email", "junk@example.com"),
-            ("password", long_password.as_str()),
-        ],
-        vec![
-            ("request", req_id.as_str()),
-            ("csrf_token", csrf.as_str()),
-            ("email", "junk@example.com"),
-            ("password", PASSWORD),
-            ("password", PASSWORD),
-        ],
+    // Each junk login form and the status it gets: no CSRF-valid form is ever a 5xx.
+    for (form, expected, what) in [
+        (
+            vec![("request", req_id.as_str()), ("csrf_token", csrf.as_str())],
+            401,
+            "no credentials: the generic login error",
+        ),
+        (
+            vec![
+                ("request", "nope"),
+                ("csrf_token", csrf.as_str()),
+                ("email", "junk@example.com"),
+                ("password", PASSWORD),
+            ],
+            400,
+            "unknown request: the expired page",
+        ),
+        (
+            vec![
+                ("request", req_id.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("email", "\u{0}"),
+                ("password", "\u{202e}"),
+            ],
+            401,
+            "control characters: the generic login error",
+        ),
+        (
+            vec![
+                ("request", req_id.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("email", "junk@example.com"),
+                ("password", long_password.as_str()),
+            ],
+            401,
+            "a password longer than the policy's: the generic login error",
+        ),
+        (
+            vec![
+                ("request", req_id.as_str()),
+                ("csrf_token", "wrong"),
+                ("email", "junk@example.com"),
+                ("password", PASSWORD),
+            ],
+            403,
+            "a wrong CSRF token",
+        ),
     ] {
         let resp = person.post_form("/login", &form).await;
-        let status = resp.status().as_u16();
-        assert!(status < 500, "{form:?}: {status}");
+        assert_eq!(resp.status().as_u16(), expected, "{what}: {form:?}");
+        assert!(header(&resp, "location").is_empty(), "{what}");
     }
-    for form in [
-        vec![
-            ("request", "nope"),
-            ("csrf_token", csrf.as_str()),
-            ("decision", "allow"),
-        ],
-        vec![
-            ("request", req_id.as_str()),
-            ("csrf_token", csrf.as_str()),
-            ("decision", "maybe"),
-        ],
-        vec![],
+    // A repeated password: read as absent, so the generic login error.
+    let resp = person
+        .post_form(
+            "/login",
+            &[
+                ("request", req_id.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("email", "junk@example.com"),
+                ("password", PASSWORD),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 401, "a repeated password");
+    // Without a session the consent form sends the person to log in; never a code.
+    for (form, expected, what) in [
+        (
+            vec![
+                ("request", "nope"),
+                ("csrf_token", csrf.as_str()),
+                ("decision", "allow"),
+            ],
+            400,
+            "unknown request: the expired page",
+        ),
+        (
+            vec![
+                ("request", req_id.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("decision", "maybe"),
+            ],
+            303,
+            "no session for the request: to the login page",
+        ),
+        (vec![], 403, "an empty form has no CSRF token"),
     ] {
-        // Without a session the consent form sends the person to log in; never a code.
         let resp = person.post_form("/consent", &form).await;
-        let status = resp.status().as_u16();
-        assert!(status < 500, "consent {form:?}: {status}");
+        assert_eq!(resp.status().as_u16(), expected, "consent, {what}");
         let loc = header(&resp, "location");
         assert!(!loc.contains("code="), "consent {form:?}: {loc}");
+        if expected == 303 {
+            assert!(loc.starts_with("/login?request="), "{what}: {loc}");
+        }
     }
     let resp = person.post_form("/login", &[("request", "%ZZ")]).await;
-    assert!(resp.status().as_u16() < 500);
+    assert_eq!(resp.status(), 403, "no CSRF token");
     let resp = person.get("/consent?request=does-not-exist").await;
-    assert_4xx(resp.status().as_u16(), "consent for an unknown request");
+    assert_eq!(resp.status(), 400, "consent for an unknown request");
 }
 
 #[tokio::test]

@@ -38,6 +38,8 @@ pub struct TestServer {
     pub issuer: String,
     /// Pinned at the wall clock when the server started; tests advance it.
     pub clock: Arc<FixedClock>,
+    /// The background jobs (purge, key reload) on the pinned clock; stopped on drop.
+    pub tasks: sesame::tasks::TaskRunner,
     handle: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
@@ -99,10 +101,12 @@ impl TestServer {
         let server = sesame::server(state.clone(), listener).expect("server");
         let handle = server.handle();
         tokio::spawn(server);
+        let tasks = sesame::start_tasks(&state);
         TestServer {
             state,
             issuer,
             clock,
+            tasks,
             handle,
             _dir: dir,
         }
@@ -746,6 +750,26 @@ pub fn assert_bearer_error(status: u16, www: &str, error: &str, what: &str) {
     assert!(
         www.contains(&format!("error=\"{error}\"")),
         "{what}: WWW-Authenticate {www}"
+    );
+}
+
+/// Asserts a 400 HTML error page at the OP: never a redirect (RFC 6749 §4.1.2.1).
+pub async fn assert_error_page(resp: reqwest::Response, what: &str) {
+    let status = resp.status().as_u16();
+    let location = header(&resp, "location");
+    let content_type = header(&resp, "content-type");
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(
+        status, 400,
+        "{what}: expected a 400 error page, body {body}"
+    );
+    assert!(
+        location.is_empty(),
+        "{what}: must not redirect, Location {location}"
+    );
+    assert!(
+        content_type.starts_with("text/html"),
+        "{what}: {content_type}"
     );
 }
 

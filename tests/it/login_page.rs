@@ -579,12 +579,7 @@ async fn disabled_user_cannot_log_in_and_gets_the_generic_error() {
     let server = TestServer::start().await;
     let client = server.confidential_client().await;
     let user = server.user("disabled@example.com").await;
-    server
-        .state
-        .store
-        .set_user_disabled(&user.id, true)
-        .await
-        .unwrap();
+    server.state.store.disable_user(&user.id).await.unwrap();
     let person = server.person();
     let (login, _) = login_page(&server, &client, &person).await;
     let resp = person
@@ -694,6 +689,7 @@ async fn login_for_a_client_deleted_meanwhile_keeps_the_existing_session() {
     // prompt=login shows the form although a session exists.
     let request = server.auth_request(&leaving, &[("prompt", "login")]);
     let login = person.location(&person.get(&request.url).await);
+    let html = person.get(&login).await.text().await.unwrap();
     assert!(
         server
             .state
@@ -703,7 +699,15 @@ async fn login_for_a_client_deleted_meanwhile_keeps_the_existing_session() {
             .unwrap()
     );
     let resp = person
-        .submit_login(&login, "keep@example.com", PASSWORD)
+        .post_form(
+            "/login",
+            &[
+                ("request", &hidden_input(&html, "request").unwrap()),
+                ("csrf_token", &hidden_input(&html, "csrf_token").unwrap()),
+                ("email", "keep@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(resp.status(), 400);
     assert!(set_cookies(&resp).is_empty(), "no new session cookie");
@@ -715,7 +719,11 @@ async fn login_for_a_client_deleted_meanwhile_keeps_the_existing_session() {
 
 #[tokio::test]
 async fn an_expired_session_no_longer_signs_in_silently() {
-    let server = TestServer::start_with(|c| c.session.ttl = 600).await;
+    let server = TestServer::start_with(|c| {
+        c.session.ttl = 600;
+        c.session.idle_ttl = 600;
+    })
+    .await;
     let client = server.confidential_client().await;
     server.user("expiry@example.com").await;
     let person = server.person();
@@ -737,4 +745,103 @@ async fn an_expired_session_no_longer_signs_in_silently() {
         Some("login_required"),
         "{loc}"
     );
+}
+
+/// Asserts the one answer for a pending request whose client was deleted: 400, the friendly
+/// "no longer registered" page, no redirect, no session.
+async fn assert_client_gone(resp: reqwest::Response, what: &str) {
+    assert_eq!(resp.status(), 400, "{what}");
+    assert!(header(&resp, "location").is_empty(), "{what}");
+    assert!(
+        set_cookies(&resp)
+            .iter()
+            .all(|c| !c.starts_with("sesame_session=")),
+        "{what}: no session"
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("no longer registered"), "{what}: {html}");
+}
+
+#[tokio::test]
+async fn a_deleted_client_gets_one_answer_on_every_hosted_page_and_its_request_is_discarded() {
+    let server = TestServer::start().await;
+    server.user("gone@example.com").await;
+    let person = server.person();
+    // Login, shown and submitted.
+    for submit in [false, true] {
+        let client = server.confidential_client().await;
+        let (login, html) = login_page(&server, &client, &person).await;
+        let request = hidden_input(&html, "request").unwrap();
+        let csrf = hidden_input(&html, "csrf_token").unwrap();
+        server
+            .state
+            .store
+            .delete_client(&client.client_id)
+            .await
+            .unwrap();
+        let what = if submit { "login POST" } else { "login GET" };
+        let resp = if submit {
+            person
+                .post_form(
+                    "/login",
+                    &[
+                        ("request", &request),
+                        ("csrf_token", &csrf),
+                        ("email", "gone@example.com"),
+                        ("password", PASSWORD),
+                    ],
+                )
+                .await
+        } else {
+            person.get(&login).await
+        };
+        assert_client_gone(resp, what).await;
+        let again = person.get(&login).await;
+        assert_eq!(again.status(), 400, "{what}: discarded");
+        assert!(again.text().await.unwrap().contains("expired"), "{what}");
+    }
+    // Consent, shown and submitted (the person signed in for the request first).
+    for submit in [false, true] {
+        let person = server.person();
+        let client = server.third_party_client().await;
+        let (login, _) = login_page(&server, &client, &person).await;
+        let consent = person.location(
+            &person
+                .submit_login(&login, "gone@example.com", PASSWORD)
+                .await,
+        );
+        assert!(consent.contains("/consent?request="), "{consent}");
+        let html = person.get(&consent).await.text().await.unwrap();
+        let request = hidden_input(&html, "request").unwrap();
+        let csrf = hidden_input(&html, "csrf_token").unwrap();
+        server
+            .state
+            .store
+            .delete_client(&client.client_id)
+            .await
+            .unwrap();
+        let what = if submit {
+            "consent POST"
+        } else {
+            "consent GET"
+        };
+        let resp = if submit {
+            person
+                .post_form(
+                    "/consent",
+                    &[
+                        ("request", &request),
+                        ("csrf_token", &csrf),
+                        ("decision", "allow"),
+                    ],
+                )
+                .await
+        } else {
+            person.get(&consent).await
+        };
+        assert_client_gone(resp, what).await;
+        let again = person.get(&consent).await;
+        assert_eq!(again.status(), 400, "{what}: discarded");
+        assert!(again.text().await.unwrap().contains("expired"), "{what}");
+    }
 }

@@ -7,12 +7,20 @@ mod harness;
 mod authorize_errors;
 mod bad_input;
 mod browser;
+mod claims;
 mod cli;
 mod code_flow;
 mod config_file;
+mod contract;
 mod discovery;
 mod login_page;
+mod session_idle;
 mod startup;
 mod store_contract;
+mod tasks;
 mod token_errors;
 mod userinfo;
+
+// The token lifecycle (issue 8): revocation and introspection.
+mod introspection;
+mod revocation;

@@ -1,8 +1,9 @@
-//! The store contract suite (`sesame::store::contract`) over every backend: SQLite always,
-//! MongoDB whenever `SESAME_TEST_MONGODB_URI` is set (`scripts/test` sets it, with a SecantusDB
-//! server it starts), each MongoDB run in a fresh database dropped at the end.
+//! The store contract suite (`tests/it/contract`) over every backend, one `contract::run_all`
+//! call per backend: SQLite always, MongoDB whenever `SESAME_TEST_MONGODB_URI` is set
+//! (`scripts/test` sets it, with a SecantusDB server it starts), each MongoDB run in a fresh
+//! database dropped at the end.
 
-use sesame::store::contract;
+use crate::contract;
 use sesame::store::mongo::MongoStore;
 use sesame::store::sqlite::SqliteStore;
 use std::sync::Arc;

@@ -127,12 +127,7 @@ async fn a_disabled_users_token_is_invalid_token() {
         .await
         .unwrap()
         .unwrap();
-    server
-        .state
-        .store
-        .set_user_disabled(&user.id, true)
-        .await
-        .unwrap();
+    server.state.store.disable_user(&user.id).await.unwrap();
     let (s, w, body) = server.userinfo(at).await;
     assert_bearer_error(s, &w, "invalid_token", "disabled user");
     assert!(!body.contains("disabled@example.com"), "{body}");

@@ -1,11 +1,13 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
-use super::{AccessTokenGrant, TokenResponse, mint_access_token};
+use super::{AccessTokenGrant, TokenResponse, issue_access_token};
+use crate::authorization::pkce;
 use crate::error::{OAuthError, OAuthErrorCode, internal};
-use crate::model::{AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, User};
-use crate::oauth::params::Params;
-use crate::oauth::pkce;
+use crate::model::{
+    AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, PlannedToken, User,
+};
 use crate::oauth::tokens::{self, IdTokenGrant, Login};
+use crate::params::Params;
 use crate::secret::{TokenHash, random_id};
 use crate::state::AppState;
 
@@ -35,7 +37,7 @@ pub async fn redeem(
     }
 
     let now = state.now();
-    let issued = IssuedToken {
+    let planned = PlannedToken {
         jti: random_id(),
         expires_at: now + state.config.access_token_ttl,
     };
@@ -43,7 +45,7 @@ pub async fn redeem(
     // that a replay racing this request can still revoke that token.
     let redemption = state
         .store
-        .consume_code(&TokenHash::of(code), now, &issued)
+        .redeem_code(&TokenHash::of(code), now, &planned)
         .await
         .map_err(internal)?;
     let record = match redemption {
@@ -53,7 +55,7 @@ pub async fn redeem(
             if let Some(first) = &record.issued {
                 state
                     .store
-                    .revoke_access_token(&first.jti, first.expires_at)
+                    .revoke_access_token(&first.jti, first.expires_at, Some(&first.grant_id))
                     .await
                     .map_err(internal)?;
             }
@@ -68,15 +70,10 @@ pub async fn redeem(
             ));
         }
     };
-    if let Err(e) = check_binding(&record, client, redirect_uri, verifier) {
-        // The code is spent; make sure the token recorded against it can never be used.
-        state
-            .store
-            .revoke_access_token(&issued.jti, issued.expires_at)
-            .await
-            .map_err(internal)?;
-        return Err(e);
-    }
+    // A code that fails its binding stays spent. The token recorded against it was never
+    // minted, so there is nothing to revoke now (a later replay revokes it all the same).
+    check_binding(&record, client, redirect_uri, verifier)?;
+    let issued = planned.issued_under(&record.grant_id);
     let user = state
         .accounts
         .active_user(&record.user_id)
@@ -135,7 +132,7 @@ fn tokens_for(
         sid: &record.sid,
         amr: &record.amr,
     };
-    let access_token = mint_access_token(
+    let access_token = issue_access_token(
         state,
         AccessTokenGrant {
             sub: &user.id.0,

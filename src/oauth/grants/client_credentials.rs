@@ -1,9 +1,9 @@
 //! The client credentials grant (RFC 6749 §4.4): confidential clients only.
 
-use super::{AccessTokenGrant, TokenResponse, mint_access_token};
+use super::{AccessTokenGrant, TokenResponse, issue_access_token};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::model::{Client, GrantType, Scope};
-use crate::oauth::params::Params;
+use crate::params::Params;
 use crate::secret::random_id;
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ pub fn issue(
     let scope = granted_scope(client, requested)?;
     let now = state.now();
     let expires_at = now + state.config.access_token_ttl;
-    let access_token = mint_access_token(
+    let access_token = issue_access_token(
         state,
         AccessTokenGrant {
             sub: &client.client_id,

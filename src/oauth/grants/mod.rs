@@ -24,7 +24,7 @@ pub struct TokenResponse {
 
 /// Builds ([`tokens::access_token_claims`]) and signs an access token for the default
 /// resource (the issuer); a signing failure is the server's.
-pub fn mint_access_token(
+pub fn issue_access_token(
     state: &AppState,
     grant: AccessTokenGrant<'_>,
 ) -> Result<String, OAuthError> {

@@ -1,21 +1,22 @@
 //! The store contract: one suite that every backend must pass, written only against the
-//! [`Store`] traits so a new backend runs it unchanged (`run_all(Arc::new(MyStore::open(…)))`).
+//! public [`Store`] interface so a new backend runs it unchanged: one more call of
+//! `contract::run_all(Arc::new(MyStore::open(…)))` in `store_contract.rs`.
 //!
-//! This is test code compiled into the library (the integration binary calls it), so it panics
-//! on failure. Every test makes its own ids, so tests may share one store, run in any order, and
-//! rerun against a store that still holds the rows of an earlier run. Time is always passed
-//! explicitly, around the fixed instant [`NOW`].
+//! It panics on failure. Every test makes its own ids, so tests may share one store, run in any
+//! order, and rerun against a store that still holds the rows of an earlier run. Time is always
+//! passed explicitly, around the fixed instant [`NOW`].
 
-use super::{Store, StoreError};
-use crate::clock::UnixTime;
-use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, RequestedClaims, ResponseMode, Scope, Session, SigningKey,
+use futures_util::future::BoxFuture;
+use sesame::clock::UnixTime;
+use sesame::model::{
+    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType, KeyState,
+    PlannedToken, RequestedClaims, ResponseMode, Scope, Session, SigningKey,
     TokenEndpointAuthMethod, User, UserId,
 };
-use crate::secret::{TokenHash, random_bytes, random_id, random_token};
-use futures_util::future::BoxFuture;
+use sesame::secret::{TokenHash, random_bytes, random_id, random_token};
+use sesame::store::{Conflict, Store, StoreError, StoreResult};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The instant every test treats as "now".
 pub const NOW: UnixTime = 1_700_000_000;
@@ -40,6 +41,9 @@ contract_tests![
     duplicate_email_conflicts,
     users_are_listed_oldest_first,
     user_can_be_disabled_and_enabled,
+    disabling_a_user_ends_their_sessions_only,
+    disabling_a_user_is_idempotent,
+    disabling_an_unknown_user_changes_nothing,
     password_hash_is_replaced,
     client_round_trips,
     duplicate_client_id_conflicts,
@@ -50,18 +54,25 @@ contract_tests![
     authorization_request_is_taken_once,
     expired_authorization_request_cannot_be_taken,
     concurrent_takes_of_a_request_have_one_winner,
-    code_redeems_once_and_records_issued_token,
+    code_redeems_once_and_records_issued_token_under_its_grant,
     code_redeemed_twice_is_replayed_with_first_issued_token,
     redeemed_code_replayed_after_expiry_is_still_replayed,
     expired_code_is_invalid,
     unknown_code_is_invalid,
     concurrent_code_redemptions_redeem_exactly_once,
+    duplicate_code_hash_conflicts,
     token_revocation_is_idempotent,
+    token_revoked_with_its_grant_is_denied,
     session_round_trips,
     expired_session_is_gone,
     session_can_be_deleted,
     user_sessions_are_deleted_together,
-    consent_is_put_replaced_and_read,
+    session_touch_records_the_last_use,
+    touching_a_missing_or_expired_session_reports_false,
+    duplicate_session_id_conflicts,
+    consent_grant_creates_then_merges,
+    consent_is_per_user_and_client,
+    concurrent_consent_grants_keep_every_scope,
     signing_keys_are_listed_by_generation,
     duplicate_key_generation_or_kid_conflicts,
     throttle_increment_counts_failures,
@@ -108,7 +119,7 @@ async fn race<T, F, Fut>(store: &Arc<dyn Store>, call: F) -> Vec<T>
 where
     T: Send + 'static,
     F: Fn(Arc<dyn Store>) -> Fut,
-    Fut: std::future::Future<Output = crate::store::StoreResult<T>> + Send + 'static,
+    Fut: std::future::Future<Output = StoreResult<T>> + Send + 'static,
 {
     let racers: Vec<_> = (0..RACERS)
         .map(|_| tokio::spawn(call(store.clone())))
@@ -202,6 +213,7 @@ fn new_code(expires_at: UnixTime) -> AuthorizationCode {
         auth_time: NOW - 30,
         sid: random_id(),
         amr: vec!["pwd".into()],
+        grant_id: random_id(),
         created_at: NOW - 5,
         expires_at,
         redeemed_at: None,
@@ -213,8 +225,9 @@ fn new_code(expires_at: UnixTime) -> AuthorizationCode {
     }
 }
 
-fn issued(expires_at: UnixTime) -> IssuedToken {
-    IssuedToken {
+/// The access token a redemption plans to mint.
+fn planned(expires_at: UnixTime) -> PlannedToken {
+    PlannedToken {
         jti: random_id(),
         expires_at,
     }
@@ -228,6 +241,7 @@ fn new_session(user_id: &UserId, expires_at: UnixTime) -> Session {
         auth_time: NOW - 100,
         amr: vec!["pwd".into()],
         created_at: NOW - 100,
+        last_seen_at: NOW - 100,
         expires_at,
     }
 }
@@ -300,7 +314,10 @@ async fn duplicate_email_conflicts(store: Arc<dyn Store>) {
         ..user.clone()
     };
     let err = store.create_user(&twin).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::Email)),
+        "{err:?}"
+    );
     assert_eq!(store.user_by_id(&twin.id).await.unwrap(), None);
 }
 
@@ -319,16 +336,80 @@ async fn users_are_listed_oldest_first(store: Arc<dyn Store>) {
 async fn user_can_be_disabled_and_enabled(store: Arc<dyn Store>) {
     let user = new_user(NOW);
     store.create_user(&user).await.unwrap();
-    assert!(store.set_user_disabled(&user.id, true).await.unwrap());
+    assert_eq!(store.disable_user(&user.id).await.unwrap(), Some(0));
     assert!(store.user_by_id(&user.id).await.unwrap().unwrap().disabled);
-    assert!(store.set_user_disabled(&user.id, false).await.unwrap());
+    assert!(store.enable_user(&user.id).await.unwrap());
     assert!(!store.user_by_id(&user.id).await.unwrap().unwrap().disabled);
+    assert!(!store.enable_user(&UserId(random_id())).await.unwrap());
+}
+
+async fn disabling_a_user_ends_their_sessions_only(store: Arc<dyn Store>) {
+    let user = new_user(NOW);
+    let other = new_user(NOW);
+    store.create_user(&user).await.unwrap();
+    store.create_user(&other).await.unwrap();
+    let mine = [
+        new_session(&user.id, NOW + 3600),
+        new_session(&user.id, NOW + 7200),
+    ];
+    let theirs = new_session(&other.id, NOW + 3600);
+    for session in mine.iter().chain([&theirs]) {
+        store.create_session(session).await.unwrap();
+    }
+    assert_eq!(store.disable_user(&user.id).await.unwrap(), Some(2));
+    let read = store.user_by_id(&user.id).await.unwrap().unwrap();
+    assert!(read.disabled && !read.is_active());
+    assert_eq!(
+        read,
+        User {
+            disabled: true,
+            ..user.clone()
+        },
+        "only the flag changes"
+    );
+    for session in &mine {
+        assert_eq!(store.session(&session.id_hash, NOW).await.unwrap(), None);
+    }
+    assert_eq!(
+        store.session(&theirs.id_hash, NOW).await.unwrap(),
+        Some(theirs)
+    );
     assert!(
-        !store
-            .set_user_disabled(&UserId(random_id()), true)
+        !store.user_by_id(&other.id).await.unwrap().unwrap().disabled,
+        "other users stay active"
+    );
+}
+
+async fn disabling_a_user_is_idempotent(store: Arc<dyn Store>) {
+    let user = new_user(NOW);
+    store.create_user(&user).await.unwrap();
+    assert_eq!(store.disable_user(&user.id).await.unwrap(), Some(0));
+    assert_eq!(store.disable_user(&user.id).await.unwrap(), Some(0));
+    assert!(store.user_by_id(&user.id).await.unwrap().unwrap().disabled);
+    // A session left behind (e.g. a retry after a partial clean-up) is ended by a repeat.
+    let straggler = new_session(&user.id, NOW + 3600);
+    store.create_session(&straggler).await.unwrap();
+    assert_eq!(store.disable_user(&user.id).await.unwrap(), Some(1));
+    assert_eq!(store.session(&straggler.id_hash, NOW).await.unwrap(), None);
+    // And the user can be enabled again.
+    assert!(store.enable_user(&user.id).await.unwrap());
+    assert!(
+        store
+            .user_by_id(&user.id)
             .await
             .unwrap()
+            .unwrap()
+            .is_active()
     );
+}
+
+async fn disabling_an_unknown_user_changes_nothing(store: Arc<dyn Store>) {
+    let nobody = UserId(random_id());
+    let orphan = new_session(&nobody, NOW + 3600);
+    store.create_session(&orphan).await.unwrap();
+    assert_eq!(store.disable_user(&nobody).await.unwrap(), None);
+    assert_eq!(store.user_by_id(&nobody).await.unwrap(), None);
+    assert!(store.session(&orphan.id_hash, NOW).await.unwrap().is_some());
 }
 
 async fn password_hash_is_replaced(store: Arc<dyn Store>) {
@@ -372,7 +453,10 @@ async fn duplicate_client_id_conflicts(store: Arc<dyn Store>) {
         ..client.clone()
     };
     let err = store.create_client(&twin).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("client_id")), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::ClientId)),
+        "{err:?}"
+    );
     assert_eq!(store.client(&client.client_id).await.unwrap(), Some(client));
 }
 
@@ -516,28 +600,37 @@ async fn concurrent_takes_of_a_request_have_one_winner(store: Arc<dyn Store>) {
 
 // ---- authorization codes --------------------------------------------------------------------
 
-async fn code_redeems_once_and_records_issued_token(store: Arc<dyn Store>) {
+async fn code_redeems_once_and_records_issued_token_under_its_grant(store: Arc<dyn Store>) {
     let code = new_code(NOW + 60);
     store.insert_code(&code).await.unwrap();
-    let token = issued(NOW + 600);
+    let token = planned(NOW + 600);
     let outcome = store
-        .consume_code(&code.code_hash, NOW, &token)
+        .redeem_code(&code.code_hash, NOW, &token)
         .await
         .unwrap();
     let expected = AuthorizationCode {
         redeemed_at: Some(NOW),
-        issued: Some(token),
-        ..code
+        issued: Some(token.issued_under(&code.grant_id)),
+        ..code.clone()
     };
     assert_eq!(outcome, CodeRedemption::Redeemed(expected));
+    let CodeRedemption::Redeemed(redeemed) = outcome else {
+        unreachable!()
+    };
+    assert_eq!(redeemed.grant_id, code.grant_id, "the grant id is kept");
+    assert_eq!(
+        redeemed.issued.map(|t| t.grant_id),
+        Some(code.grant_id),
+        "the issued token is recorded under the code's grant"
+    );
 }
 
 async fn code_redeemed_twice_is_replayed_with_first_issued_token(store: Arc<dyn Store>) {
     let code = new_code(NOW + 60);
     store.insert_code(&code).await.unwrap();
-    let first = issued(NOW + 600);
+    let first = planned(NOW + 600);
     let outcome = store
-        .consume_code(&code.code_hash, NOW, &first)
+        .redeem_code(&code.code_hash, NOW, &first)
         .await
         .unwrap();
     assert!(
@@ -545,9 +638,9 @@ async fn code_redeemed_twice_is_replayed_with_first_issued_token(store: Arc<dyn 
         "{outcome:?}"
     );
 
-    let second = issued(NOW + 630);
+    let second = planned(NOW + 630);
     let outcome = store
-        .consume_code(&code.code_hash, NOW + 30, &second)
+        .redeem_code(&code.code_hash, NOW + 30, &second)
         .await
         .unwrap();
     let CodeRedemption::Replayed(replayed) = outcome else {
@@ -555,7 +648,7 @@ async fn code_redeemed_twice_is_replayed_with_first_issued_token(store: Arc<dyn 
     };
     assert_eq!(
         replayed.issued,
-        Some(first),
+        Some(first.issued_under(&code.grant_id)),
         "the first redemption's token, to revoke"
     );
     assert_eq!(replayed.redeemed_at, Some(NOW));
@@ -565,19 +658,19 @@ async fn code_redeemed_twice_is_replayed_with_first_issued_token(store: Arc<dyn 
 async fn redeemed_code_replayed_after_expiry_is_still_replayed(store: Arc<dyn Store>) {
     let code = new_code(NOW + 60);
     store.insert_code(&code).await.unwrap();
-    let first = issued(NOW + 600);
+    let first = planned(NOW + 600);
     store
-        .consume_code(&code.code_hash, NOW, &first)
+        .redeem_code(&code.code_hash, NOW, &first)
         .await
         .unwrap();
     let outcome = store
-        .consume_code(&code.code_hash, NOW + 120, &issued(NOW + 720))
+        .redeem_code(&code.code_hash, NOW + 120, &planned(NOW + 720))
         .await
         .unwrap();
     let CodeRedemption::Replayed(replayed) = outcome else {
         panic!("a spent code stays Replayed after its expiry, got {outcome:?}");
     };
-    assert_eq!(replayed.issued, Some(first));
+    assert_eq!(replayed.issued, Some(first.issued_under(&code.grant_id)));
 }
 
 async fn expired_code_is_invalid(store: Arc<dyn Store>) {
@@ -585,12 +678,12 @@ async fn expired_code_is_invalid(store: Arc<dyn Store>) {
     store.insert_code(&code).await.unwrap();
     // `expires_at <= now` is expired.
     let outcome = store
-        .consume_code(&code.code_hash, NOW, &issued(NOW + 600))
+        .redeem_code(&code.code_hash, NOW, &planned(NOW + 600))
         .await
         .unwrap();
     assert_eq!(outcome, CodeRedemption::Invalid);
     let outcome = store
-        .consume_code(&code.code_hash, NOW + 1, &issued(NOW + 600))
+        .redeem_code(&code.code_hash, NOW + 1, &planned(NOW + 600))
         .await
         .unwrap();
     assert_eq!(outcome, CodeRedemption::Invalid);
@@ -599,7 +692,7 @@ async fn expired_code_is_invalid(store: Arc<dyn Store>) {
 async fn unknown_code_is_invalid(store: Arc<dyn Store>) {
     let unknown = TokenHash::of(random_token().expose());
     let outcome = store
-        .consume_code(&unknown, NOW, &issued(NOW + 600))
+        .redeem_code(&unknown, NOW, &planned(NOW + 600))
         .await
         .unwrap();
     assert_eq!(outcome, CodeRedemption::Invalid);
@@ -611,7 +704,7 @@ async fn concurrent_code_redemptions_redeem_exactly_once(store: Arc<dyn Store>) 
     let hash = code.code_hash.clone();
     let outcomes = race(&store, |store| {
         let hash = hash.clone();
-        async move { store.consume_code(&hash, NOW, &issued(NOW + 600)).await }
+        async move { store.redeem_code(&hash, NOW, &planned(NOW + 600)).await }
     })
     .await;
     let mut winners = Vec::new();
@@ -630,7 +723,7 @@ async fn concurrent_code_redemptions_redeem_exactly_once(store: Arc<dyn Store>) 
     );
     assert_eq!(replays, RACERS - 1);
     let outcome = store
-        .consume_code(&code.code_hash, NOW, &issued(NOW + 600))
+        .redeem_code(&code.code_hash, NOW, &planned(NOW + 600))
         .await
         .unwrap();
     let CodeRedemption::Replayed(replayed) = outcome else {
@@ -640,6 +733,34 @@ async fn concurrent_code_redemptions_redeem_exactly_once(store: Arc<dyn Store>) 
         replayed.issued, winners[0].issued,
         "the winner's token is the one recorded"
     );
+    assert_eq!(
+        winners[0].issued.as_ref().map(|t| t.grant_id.as_str()),
+        Some(code.grant_id.as_str()),
+        "under the code's grant"
+    );
+}
+
+async fn duplicate_code_hash_conflicts(store: Arc<dyn Store>) {
+    let code = new_code(NOW + 60);
+    store.insert_code(&code).await.unwrap();
+    let twin = AuthorizationCode {
+        client_id: random_id(),
+        grant_id: random_id(),
+        ..code.clone()
+    };
+    let err = store.insert_code(&twin).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::CodeHash)),
+        "{err:?}"
+    );
+    let CodeRedemption::Redeemed(redeemed) = store
+        .redeem_code(&code.code_hash, NOW, &planned(NOW + 600))
+        .await
+        .unwrap()
+    else {
+        panic!("the first code is still there, unredeemed");
+    };
+    assert_eq!(redeemed.client_id, code.client_id, "the first code is kept");
 }
 
 // ---- revoked access tokens ------------------------------------------------------------------
@@ -647,12 +768,44 @@ async fn concurrent_code_redemptions_redeem_exactly_once(store: Arc<dyn Store>) 
 async fn token_revocation_is_idempotent(store: Arc<dyn Store>) {
     let jti = random_id();
     assert!(!store.is_access_token_revoked(&jti).await.unwrap());
-    store.revoke_access_token(&jti, NOW + 600).await.unwrap();
+    store
+        .revoke_access_token(&jti, NOW + 600, None)
+        .await
+        .unwrap();
     assert!(store.is_access_token_revoked(&jti).await.unwrap());
-    store.revoke_access_token(&jti, NOW + 600).await.unwrap();
-    store.revoke_access_token(&jti, NOW + 300).await.unwrap();
+    store
+        .revoke_access_token(&jti, NOW + 600, None)
+        .await
+        .unwrap();
+    store
+        .revoke_access_token(&jti, NOW + 300, Some(&random_id()))
+        .await
+        .unwrap();
     assert!(store.is_access_token_revoked(&jti).await.unwrap());
     assert!(!store.is_access_token_revoked(&random_id()).await.unwrap());
+}
+
+async fn token_revoked_with_its_grant_is_denied(store: Arc<dyn Store>) {
+    let grant_id = random_id();
+    let jti = random_id();
+    store
+        .revoke_access_token(&jti, NOW + 10, Some(&grant_id))
+        .await
+        .unwrap();
+    store
+        .revoke_access_token(&jti, NOW + 600, Some(&random_id()))
+        .await
+        .unwrap();
+    assert!(store.is_access_token_revoked(&jti).await.unwrap());
+    let other = random_id();
+    store
+        .revoke_access_token(&other, NOW + 10, Some(&grant_id))
+        .await
+        .unwrap();
+    assert!(
+        store.is_access_token_revoked(&other).await.unwrap(),
+        "entries are by jti: many may share a grant"
+    );
 }
 
 // ---- sessions -------------------------------------------------------------------------------
@@ -713,31 +866,135 @@ async fn user_sessions_are_deleted_together(store: Arc<dyn Store>) {
     assert_eq!(store.delete_user_sessions(&user).await.unwrap(), 0);
 }
 
+async fn session_touch_records_the_last_use(store: Arc<dyn Store>) {
+    let session = new_session(&UserId(random_id()), NOW + 3600);
+    store.create_session(&session).await.unwrap();
+    assert_eq!(
+        store
+            .session(&session.id_hash, NOW)
+            .await
+            .unwrap()
+            .map(|s| s.last_seen_at),
+        Some(session.created_at),
+        "a new session was last seen when it started"
+    );
+    assert!(store.touch_session(&session.id_hash, NOW).await.unwrap());
+    let read = store.session(&session.id_hash, NOW).await.unwrap().unwrap();
+    assert_eq!(
+        read,
+        Session {
+            last_seen_at: NOW,
+            ..session.clone()
+        },
+        "only last_seen_at changes"
+    );
+    // A late, out-of-order touch never moves the last use back.
+    assert!(
+        store
+            .touch_session(&session.id_hash, NOW - 50)
+            .await
+            .unwrap()
+    );
+    let read = store.session(&session.id_hash, NOW).await.unwrap().unwrap();
+    assert_eq!(read.last_seen_at, NOW);
+}
+
+async fn touching_a_missing_or_expired_session_reports_false(store: Arc<dyn Store>) {
+    assert!(
+        !store
+            .touch_session(&random_token().hash(), NOW)
+            .await
+            .unwrap()
+    );
+    let session = new_session(&UserId(random_id()), NOW);
+    store.create_session(&session).await.unwrap();
+    // `expires_at <= now` is expired.
+    assert!(!store.touch_session(&session.id_hash, NOW).await.unwrap());
+    let read = store
+        .session(&session.id_hash, NOW - 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.last_seen_at, session.last_seen_at, "unchanged");
+    store.delete_session(&session.id_hash).await.unwrap();
+    assert!(
+        !store
+            .touch_session(&session.id_hash, NOW - 1)
+            .await
+            .unwrap()
+    );
+}
+
+async fn duplicate_session_id_conflicts(store: Arc<dyn Store>) {
+    let session = new_session(&UserId(random_id()), NOW + 3600);
+    store.create_session(&session).await.unwrap();
+    let twin = Session {
+        user_id: UserId(random_id()),
+        ..session.clone()
+    };
+    let err = store.create_session(&twin).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::SessionId)),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.session(&session.id_hash, NOW).await.unwrap(),
+        Some(session)
+    );
+}
+
 // ---- consent --------------------------------------------------------------------------------
 
-async fn consent_is_put_replaced_and_read(store: Arc<dyn Store>) {
+async fn consent_grant_creates_then_merges(store: Arc<dyn Store>) {
     let user = UserId(random_id());
     let client_id = random_id();
     assert_eq!(store.consent(&user, &client_id).await.unwrap(), None);
-    let consent = Consent {
+    let first = store
+        .grant_consent(&user, &client_id, &scope("openid email"), NOW)
+        .await
+        .unwrap();
+    let expected = Consent {
         user_id: user.clone(),
         client_id: client_id.clone(),
         scopes: scope("openid email"),
         granted_at: NOW,
     };
-    store.put_consent(&consent).await.unwrap();
+    assert_eq!(first, expected);
     assert_eq!(
         store.consent(&user, &client_id).await.unwrap(),
-        Some(consent.clone())
+        Some(expected)
     );
 
-    let wider = Consent {
-        scopes: scope("openid email profile"),
+    // What was approved before stays, in its order; the new scopes follow.
+    let merged = store
+        .grant_consent(
+            &user,
+            &client_id,
+            &scope("profile openid address"),
+            NOW + 60,
+        )
+        .await
+        .unwrap();
+    let expected = Consent {
+        user_id: user.clone(),
+        client_id: client_id.clone(),
+        scopes: scope("openid email profile address"),
         granted_at: NOW + 60,
-        ..consent
     };
-    store.put_consent(&wider).await.unwrap();
-    assert_eq!(store.consent(&user, &client_id).await.unwrap(), Some(wider));
+    assert_eq!(merged, expected);
+    assert_eq!(
+        store.consent(&user, &client_id).await.unwrap(),
+        Some(expected.clone())
+    );
+
+    // Granting less narrows nothing.
+    let again = store
+        .grant_consent(&user, &client_id, &scope("email"), NOW + 120)
+        .await
+        .unwrap();
+    assert_eq!(again.scopes, expected.scopes);
+    assert_eq!(again.granted_at, NOW + 120);
+
     assert_eq!(store.consent(&user, &random_id()).await.unwrap(), None);
     assert_eq!(
         store
@@ -745,6 +1002,55 @@ async fn consent_is_put_replaced_and_read(store: Arc<dyn Store>) {
             .await
             .unwrap(),
         None
+    );
+}
+
+async fn consent_is_per_user_and_client(store: Arc<dyn Store>) {
+    let user = UserId(random_id());
+    let other_user = UserId(random_id());
+    let client_id = random_id();
+    let other_client = random_id();
+    store
+        .grant_consent(&user, &client_id, &scope("openid"), NOW)
+        .await
+        .unwrap();
+    store
+        .grant_consent(&other_user, &client_id, &scope("email"), NOW)
+        .await
+        .unwrap();
+    store
+        .grant_consent(&user, &other_client, &scope("profile"), NOW)
+        .await
+        .unwrap();
+    let mine = store.consent(&user, &client_id).await.unwrap().unwrap();
+    assert_eq!(mine.scopes, scope("openid"));
+}
+
+async fn concurrent_consent_grants_keep_every_scope(store: Arc<dyn Store>) {
+    let user = UserId(random_id());
+    let client_id = random_id();
+    // Each racer approves `openid` and a scope of its own, as two tabs would.
+    let next = Arc::new(AtomicUsize::new(0));
+    let outcomes = race(&store, |store| {
+        let (user, client_id) = (user.clone(), client_id.clone());
+        let own = format!("scope{}", next.fetch_add(1, Ordering::SeqCst));
+        async move {
+            store
+                .grant_consent(&user, &client_id, &scope(&format!("openid {own}")), NOW)
+                .await
+        }
+    })
+    .await;
+    assert_eq!(outcomes.len(), RACERS);
+    let stored = store.consent(&user, &client_id).await.unwrap().unwrap();
+    let mut tokens: Vec<&str> = stored.scopes.iter().collect();
+    tokens.sort_unstable();
+    let mut expected: Vec<String> = (0..RACERS).map(|i| format!("scope{i}")).collect();
+    expected.push("openid".into());
+    expected.sort_unstable();
+    assert_eq!(
+        tokens, expected,
+        "no concurrent grant loses another's scopes"
     );
 }
 
@@ -793,14 +1099,20 @@ async fn duplicate_key_generation_or_kid_conflicts(store: Arc<dyn Store>) {
         .insert_signing_key(&same_generation)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("generation")), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::Generation)),
+        "{err:?}"
+    );
 
     let same_kid = SigningKey {
         generation: fresh_generation(),
         ..key.clone()
     };
     let err = store.insert_signing_key(&same_kid).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("kid")), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict(Conflict::Kid)),
+        "{err:?}"
+    );
 
     let keys = store.signing_keys().await.unwrap();
     assert_eq!(
@@ -933,14 +1245,14 @@ async fn purge_removes_expired_rows_only(store: Arc<dyn Store>) {
     ] {
         store.insert_code(code).await.unwrap();
     }
-    let done_token = issued(NOW);
-    let live_token = issued(NOW + 600);
+    let done_token = planned(NOW);
+    let live_token = planned(NOW + 600);
     store
-        .consume_code(&spent_and_done.code_hash, before, &done_token)
+        .redeem_code(&spent_and_done.code_hash, before, &done_token)
         .await
         .unwrap();
     store
-        .consume_code(&spent_token_live.code_hash, before, &live_token)
+        .redeem_code(&spent_token_live.code_hash, before, &live_token)
         .await
         .unwrap();
 
@@ -963,8 +1275,14 @@ async fn purge_removes_expired_rows_only(store: Arc<dyn Store>) {
 
     let expired_jti = random_id();
     let live_jti = random_id();
-    store.revoke_access_token(&expired_jti, NOW).await.unwrap();
-    store.revoke_access_token(&live_jti, NOW + 1).await.unwrap();
+    store
+        .revoke_access_token(&expired_jti, NOW, None)
+        .await
+        .unwrap();
+    store
+        .revoke_access_token(&live_jti, NOW + 1, Some(&random_id()))
+        .await
+        .unwrap();
 
     let idle_throttle = random_id();
     let idle_but_locked = random_id();
@@ -992,9 +1310,9 @@ async fn purge_removes_expired_rows_only(store: Arc<dyn Store>) {
     // Other tests' expired rows may go too; ours are at least these six.
     assert!(purged >= 6, "purged {purged} rows, expected at least 6");
 
-    let probe = issued(NOW + 600);
+    let probe = planned(NOW + 600);
     let outcome = store
-        .consume_code(&spent_and_done.code_hash, NOW, &probe)
+        .redeem_code(&spent_and_done.code_hash, NOW, &probe)
         .await
         .unwrap();
     assert_eq!(
@@ -1003,7 +1321,7 @@ async fn purge_removes_expired_rows_only(store: Arc<dyn Store>) {
         "a spent code whose token expired is purged"
     );
     let outcome = store
-        .consume_code(&spent_token_live.code_hash, NOW, &probe)
+        .redeem_code(&spent_token_live.code_hash, NOW, &probe)
         .await
         .unwrap();
     assert!(
@@ -1011,7 +1329,7 @@ async fn purge_removes_expired_rows_only(store: Arc<dyn Store>) {
         "{outcome:?}"
     );
     let outcome = store
-        .consume_code(&live_code.code_hash, NOW, &probe)
+        .redeem_code(&live_code.code_hash, NOW, &probe)
         .await
         .unwrap();
     assert!(
@@ -1093,41 +1411,32 @@ async fn operator_shaped_input_matches_nothing(store: Arc<dyn Store>) {
     let request = new_request(NOW + 600);
     store.put_authorization_request(&request).await.unwrap();
     let jti = random_id();
-    store.revoke_access_token(&jti, NOW + 600).await.unwrap();
     store
-        .put_consent(&Consent {
-            user_id: user.id.clone(),
-            client_id: client.client_id.clone(),
-            scopes: scope("openid"),
-            granted_at: NOW,
-        })
+        .revoke_access_token(&jti, NOW + 600, None)
+        .await
+        .unwrap();
+    store
+        .grant_consent(&user.id, &client.client_id, &scope("openid"), NOW)
         .await
         .unwrap();
 
     for &input in OPERATOR_SHAPED {
         let what = format!("operator-shaped input {input:?}");
+        let id = UserId(input.into());
         assert_eq!(store.user_by_email(input).await.unwrap(), None, "{what}");
-        assert_eq!(
-            store.user_by_id(&UserId(input.into())).await.unwrap(),
-            None,
-            "{what}"
-        );
+        assert_eq!(store.user_by_id(&id).await.unwrap(), None, "{what}");
         assert_eq!(store.client(input).await.unwrap(), None, "{what}");
         assert!(!store.delete_client(input).await.unwrap(), "{what}");
-        assert!(
-            !store
-                .set_user_disabled(&UserId(input.into()), true)
-                .await
-                .unwrap(),
-            "{what}"
-        );
+        assert!(!store.enable_user(&id).await.unwrap(), "{what}");
+        assert_eq!(store.disable_user(&id).await.unwrap(), None, "{what}");
         let hash = TokenHash::from_stored(input);
         let outcome = store
-            .consume_code(&hash, NOW, &issued(NOW + 600))
+            .redeem_code(&hash, NOW, &planned(NOW + 600))
             .await
             .unwrap();
         assert_eq!(outcome, CodeRedemption::Invalid, "{what}");
         assert_eq!(store.session(&hash, NOW).await.unwrap(), None, "{what}");
+        assert!(!store.touch_session(&hash, NOW).await.unwrap(), "{what}");
         assert_eq!(
             store.authorization_request(input, NOW).await.unwrap(),
             None,
@@ -1142,24 +1451,13 @@ async fn operator_shaped_input_matches_nothing(store: Arc<dyn Store>) {
             !store.is_access_token_revoked(input).await.unwrap(),
             "{what}"
         );
-        assert_eq!(
-            store.consent(&UserId(input.into()), input).await.unwrap(),
-            None,
-            "{what}"
-        );
+        assert_eq!(store.consent(&id, input).await.unwrap(), None, "{what}");
         assert_eq!(
             store.consent(&user.id, input).await.unwrap(),
             None,
             "{what}"
         );
-        assert_eq!(
-            store
-                .delete_user_sessions(&UserId(input.into()))
-                .await
-                .unwrap(),
-            0,
-            "{what}"
-        );
+        assert_eq!(store.delete_user_sessions(&id).await.unwrap(), 0, "{what}");
     }
 
     // Nothing real was touched.
@@ -1178,7 +1476,7 @@ async fn operator_shaped_input_matches_nothing(store: Arc<dyn Store>) {
     );
     assert!(store.is_access_token_revoked(&jti).await.unwrap());
     let outcome = store
-        .consume_code(&code.code_hash, NOW, &issued(NOW + 600))
+        .redeem_code(&code.code_hash, NOW, &planned(NOW + 600))
         .await
         .unwrap();
     assert!(
@@ -1186,29 +1484,29 @@ async fn operator_shaped_input_matches_nothing(store: Arc<dyn Store>) {
         "{outcome:?}"
     );
 
-    // As keys of their own, operator-shaped strings are ordinary, separate values.
-    let a = store
+    // As values of their own, operator-shaped strings are ordinary, separate keys.
+    let first = store
         .throttle_increment(OPERATOR_SHAPED[0], NOW)
         .await
         .unwrap();
-    let b = store
+    let second = store
         .throttle_increment(OPERATOR_SHAPED[1], NOW)
         .await
         .unwrap();
-    assert!(a.failures >= 1 && b.failures >= 1);
+    assert!(first.failures >= 1 && second.failures >= 1);
     store.throttle_clear(OPERATOR_SHAPED[0]).await.unwrap();
     store.throttle_clear(OPERATOR_SHAPED[1]).await.unwrap();
-    let twin = User {
-        id: UserId(r#"{"$ne": ""}"#.to_string() + &random_id()),
+    let odd = User {
+        id: UserId(format!(r#"{{"$ne": ""}}{}"#, random_id())),
         email: format!(r#"{{"$ne": ""}}{}@example.com"#, random_id()),
         ..new_user(NOW)
     };
-    store.create_user(&twin).await.unwrap();
+    store.create_user(&odd).await.unwrap();
     assert_eq!(
-        store.user_by_email(&twin.email).await.unwrap(),
-        Some(twin.clone())
+        store.user_by_email(&odd.email).await.unwrap(),
+        Some(odd.clone())
     );
-    assert_eq!(store.user_by_id(&twin.id).await.unwrap(), Some(twin));
+    assert_eq!(store.user_by_id(&odd.id).await.unwrap(), Some(odd));
 }
 
 async fn ping_answers(store: Arc<dyn Store>) {

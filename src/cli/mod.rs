@@ -1,0 +1,131 @@
+//! The command line: `serve`, `client …`, `user …`, `config check`; a file per command group.
+//!
+//! Every command reads the same configuration as the server. Only `serve` touches the
+//! key-encryption key; the admin commands open the store and nothing else. Passwords arrive on
+//! stdin only, so they never show in `ps` or shell history; generated client secrets are printed
+//! once, to stdout, and never logged. The commands parse arguments, call the library and print:
+//! the rules live in the library (e.g. [`crate::clients`] for client registration).
+
+mod client;
+mod config;
+mod serve;
+mod user;
+
+pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
+pub use config::{ConfigCommand, write_config_check};
+pub use user::{UserCommand, password_from_stdin_text, write_users};
+
+use crate::config::Config;
+use crate::store;
+use clap::Parser;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Sesame, an OpenID Connect provider.
+#[derive(Debug, Parser)]
+#[command(name = "sesame", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML); `SESAME_*` environment variables override it.
+    #[arg(long, short, global = true, env = "SESAME_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands; none means `serve`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Register, list, show and delete relying parties.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Create, list, disable and enable users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Why a command failed; decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The arguments are wrong (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Something failed while running (exit code 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+fn runtime(error: impl std::fmt::Display) -> CliError {
+    CliError::Runtime(error.to_string())
+}
+
+/// Runs the CLI; returns the process exit code (0 ok, 1 runtime error, 2 usage).
+pub async fn run(cli: Cli) -> i32 {
+    // Not locked for the whole run: `serve` lives as long as the process.
+    let mut stdout = std::io::stdout();
+    match execute(cli, &mut stdout).await {
+        Ok(()) => 0,
+        Err(error) => {
+            let _ = stdout.flush();
+            eprintln!("sesame: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
+    let config = Config::load(cli.config.as_deref()).map_err(runtime)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::serve(config).await,
+        Command::Config(ConfigCommand::Check) => write_config_check(out, &config).map_err(runtime),
+        Command::Client(command) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            client::client_command(command, store.as_ref(), out).await
+        }
+        Command::User(command) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            user::user_command(command, store, &config, out).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses a command line as `sesame ARGS…`.
+    pub(super) fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("sesame").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn command_line_shapes() {
+        assert!(parse(&[]).command.is_none(), "no subcommand means serve");
+        assert!(matches!(parse(&["serve"]).command, Some(Command::Serve)));
+        assert!(Cli::try_parse_from(["sesame", "user", "create", "--email", "a@b.c"]).is_err());
+        let cli = parse(&["--config", "x.toml", "user", "disable", "a@example.com"]);
+        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
+        assert!(matches!(
+            cli.command,
+            Some(Command::User(UserCommand::Disable { user })) if user == "a@example.com"
+        ));
+        assert!(matches!(
+            parse(&["config", "check"]).command,
+            Some(Command::Config(ConfigCommand::Check))
+        ));
+    }
+}

@@ -1,0 +1,294 @@
+//! `sesame user …`: create, list, disable and enable users.
+
+use super::{CliError, runtime};
+use crate::accounts::{Accounts, normalize_email};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::model::{User, UserId};
+use crate::secret::Secret;
+use crate::store::Store;
+use std::io::Write;
+use std::sync::Arc;
+
+/// `sesame user …`
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from stdin.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from stdin (the only way to pass it: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user (by id or email) and end their sessions.
+    Disable {
+        #[arg(value_name = "ID|EMAIL")]
+        user: String,
+    },
+    /// Enable a user (by id or email).
+    Enable {
+        #[arg(value_name = "ID|EMAIL")]
+        user: String,
+    },
+}
+
+/// Runs one `user` command against `store`.
+pub(super) async fn user_command(
+    command: UserCommand,
+    store: Arc<dyn Store>,
+    config: &Config,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    match command {
+        UserCommand::Create {
+            email,
+            name,
+            password_stdin: _,
+        } => {
+            let password = read_password_from_stdin().await?;
+            let accounts = Accounts::new(store, config, Arc::new(SystemClock));
+            let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            let user = accounts
+                .create_user(&email, name, &password, SystemClock.now())
+                .await
+                .map_err(runtime)?;
+            writeln!(out, "created user {} <{}>", user.id, user.email).map_err(runtime)
+        }
+        UserCommand::List { json } => {
+            let users = store.list_users().await.map_err(runtime)?;
+            write_users(out, &users, json).map_err(runtime)
+        }
+        UserCommand::Disable { user } => {
+            let user = find_user(store.as_ref(), &user).await?;
+            // One store operation: the flag and the end of the user's sessions together.
+            let ended = store
+                .disable_user(&user.id)
+                .await
+                .map_err(runtime)?
+                // Deleted between the lookup and the write.
+                .ok_or_else(|| CliError::Runtime(format!("no user '{}'", user.id)))?;
+            writeln!(
+                out,
+                "disabled user {} <{}>; ended {ended} session(s)",
+                user.id, user.email
+            )
+            .map_err(runtime)
+        }
+        UserCommand::Enable { user } => {
+            let user = find_user(store.as_ref(), &user).await?;
+            store.enable_user(&user.id).await.map_err(runtime)?;
+            writeln!(out, "enabled user {} <{}>", user.id, user.email).map_err(runtime)
+        }
+    }
+}
+
+/// Finds a user by id, or by email when the argument looks like one.
+async fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, CliError> {
+    let found = if id_or_email.contains('@') {
+        match normalize_email(id_or_email) {
+            Ok(email) => store.user_by_email(&email).await.map_err(runtime)?,
+            Err(_) => None,
+        }
+    } else {
+        store
+            .user_by_id(&UserId(id_or_email.to_string()))
+            .await
+            .map_err(runtime)?
+    };
+    found.ok_or_else(|| CliError::Runtime(format!("no user '{id_or_email}'")))
+}
+
+async fn read_password_from_stdin() -> Result<Secret, CliError> {
+    use std::io::IsTerminal;
+    use tokio::io::AsyncReadExt;
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "Type the password, then press Enter and Ctrl-D (it will be visible; prefer a pipe)."
+        );
+    }
+    let mut input = String::new();
+    tokio::io::stdin()
+        .read_to_string(&mut input)
+        .await
+        .map_err(|e| CliError::Runtime(format!("reading the password from stdin: {e}")))?;
+    password_from_stdin_text(input)
+}
+
+/// The password piped on stdin, without the one trailing newline `echo` adds; nothing else is
+/// trimmed, since spaces can be part of a password.
+pub fn password_from_stdin_text(mut input: String) -> Result<Secret, CliError> {
+    if input.ends_with('\n') {
+        input.pop();
+        if input.ends_with('\r') {
+            input.pop();
+        }
+    }
+    if input.is_empty() {
+        return Err(CliError::Usage(
+            "no password on stdin; pipe it in, e.g. `printf '%s' \"$PW\" | sesame user create …`"
+                .into(),
+        ));
+    }
+    Ok(Secret::new(input))
+}
+
+/// Prints the user list, one line each (or a JSON array); never password hashes.
+pub fn write_users(out: &mut impl Write, users: &[User], json: bool) -> std::io::Result<()> {
+    if json {
+        let all: Vec<_> = users
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "id": u.id,
+                    "email": u.email,
+                    "name": u.name,
+                    "email_verified": u.email_verified,
+                    "disabled": u.disabled,
+                    "created_at": u.created_at,
+                })
+            })
+            .collect();
+        return writeln!(out, "{}", serde_json::Value::Array(all));
+    }
+    if users.is_empty() {
+        return writeln!(out, "no users");
+    }
+    for user in users {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            user.id,
+            user.email,
+            user.name.as_deref().unwrap_or("-"),
+            if user.disabled { "disabled" } else { "enabled" },
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Session;
+    use crate::secret::TokenHash;
+
+    fn user(id: &str) -> User {
+        User {
+            id: UserId(id.into()),
+            email: format!("{id}@example.com"),
+            name: None,
+            email_verified: true,
+            password_hash: String::new(),
+            password_changed_at: 0,
+            disabled: false,
+            created_at: 0,
+        }
+    }
+
+    fn session(cookie: &str, user: &User, now: i64) -> Session {
+        Session {
+            id_hash: TokenHash::of(cookie),
+            sid: cookie.into(),
+            user_id: user.id.clone(),
+            auth_time: now,
+            amr: vec!["pwd".into()],
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + 3600,
+        }
+    }
+
+    async fn disable(store: &Arc<dyn Store>, who: &str) -> (Result<(), CliError>, String) {
+        let config = crate::config::FileConfig::default().resolve().unwrap();
+        let mut out = Vec::new();
+        let result = user_command(
+            UserCommand::Disable { user: who.into() },
+            store.clone(),
+            &config,
+            &mut out,
+        )
+        .await;
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    #[tokio::test]
+    async fn disable_flags_the_user_and_ends_their_sessions_only() {
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        let now = SystemClock.now();
+        let (ada, bob) = (user("ada"), user("bob"));
+        for u in [&ada, &bob] {
+            store.create_user(u).await.unwrap();
+        }
+        for s in [
+            session("a1", &ada, now),
+            session("a2", &ada, now),
+            session("b1", &bob, now),
+        ] {
+            store.create_session(&s).await.unwrap();
+        }
+        let (result, out) = disable(&store, "ada@example.com").await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(
+            out,
+            "disabled user ada <ada@example.com>; ended 2 session(s)\n"
+        );
+        assert!(store.user_by_id(&ada.id).await.unwrap().unwrap().disabled);
+        assert!(
+            store
+                .session(&TokenHash::of("a1"), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .session(&TokenHash::of("b1"), now)
+                .await
+                .unwrap()
+                .is_some(),
+            "another user's session is untouched"
+        );
+    }
+
+    #[tokio::test]
+    async fn disabling_an_unknown_user_is_a_runtime_error() {
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        let (result, out) = disable(&store, "nobody@example.com").await;
+        let err = result.unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(err.to_string().contains("nobody@example.com"), "{err}");
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn password_from_stdin_loses_one_trailing_newline_only() {
+        assert_eq!(
+            password_from_stdin_text("pw\n".into()).unwrap().expose(),
+            "pw"
+        );
+        assert_eq!(
+            password_from_stdin_text("pw\r\n".into()).unwrap().expose(),
+            "pw"
+        );
+        assert_eq!(
+            password_from_stdin_text(" pw \n\n".into())
+                .unwrap()
+                .expose(),
+            " pw \n"
+        );
+        assert_eq!(
+            password_from_stdin_text("pw".into()).unwrap().expose(),
+            "pw"
+        );
+        assert!(password_from_stdin_text("\n".into()).is_err());
+    }
+}
