@@ -3,8 +3,9 @@
 //! Written for every real deployment: a standalone `mongod`, a replica set, or a sharded
 //! cluster behind `mongos`, with SCRAM credentials and `authSource` taken from the URL. It
 //! relies only on what all of those have: single-document atomic operations
-//! (`find_one_and_update`, `find_one_and_delete`, `$inc`/`$max` with upsert), unique and TTL
-//! indexes. No change streams, no server-side JavaScript, no multi-document transactions.
+//! (`find_one_and_update`, `find_one_and_delete`, `$inc`, `$max`, `$addToSet`, upserts),
+//! unique and TTL indexes. No change streams, no server-side JavaScript, no multi-document
+//! transactions.
 //!
 //! Rules the code below keeps (DESIGN.md §3):
 //! - **Natural keys are unique**: a record's natural key is its `_id` (user id, client id,
@@ -67,8 +68,8 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// three short store calls each and argon2 bounds login throughput, so 32 covers bursts, while
 /// many instances × 32 stays far below a server's connection limit.
 const MAX_POOL_SIZE: u32 = 32;
-/// How often a duplicate-key race on an upsert is retried (two callers inserting the same new
-/// key at once: the loser's retry then finds and updates the winner's document).
+/// How often an insert race is retried (two callers creating the same new key at once: the
+/// loser's retry then finds and updates the winner's document).
 const UPSERT_ATTEMPTS: usize = 3;
 
 /// MongoDB's duplicate-key error code.
