@@ -235,6 +235,86 @@ async fn server_runs_the_code_flow_on_mongodb() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_treat_operator_shaped_strings_as_plain_strings_on_mongodb() {
+    use crate::harness::{
+        PASSWORD, TestServer, assert_error_page, assert_oauth_error, new_kek, rp_http,
+    };
+
+    let Some(base) = mongodb_uri() else { return };
+    let database = format!("sesame_test_{}", sesame::secret::random_id().to_lowercase());
+    let url = with_database(&base, &database);
+    let _cleanup = DropDatabase(url.clone(), database);
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let server = TestServer::start_on(dir, url, new_kek(), |_| {}).await;
+    server.user("ada@example.com").await;
+    let confidential = server.confidential_client().await;
+    let public = server.public_client().await;
+    // Live rows an operator would match, were a string ever read as one.
+    let tokens = server
+        .tokens_for(&server.person(), &confidential, "ada@example.com")
+        .await;
+    let access = tokens["access_token"].as_str().expect("access_token");
+    let (pending_code, pending_request) = server
+        .code_for(&server.person(), &public, "ada@example.com")
+        .await;
+
+    for input in [
+        r#"{"$ne": ""}"#,
+        r#"{"$gt": ""}"#,
+        r#"{"$where": "return true"}"#,
+        "$where",
+    ] {
+        let what = format!("operator-shaped {input:?}");
+        // /token: as the code, and as the client_id.
+        let resp = server.redeem(&confidential, input, None).await;
+        assert_oauth_error(resp, 400, "invalid_grant").await;
+        let resp = rp_http()
+            .post(server.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", pending_code.as_str()),
+                ("client_id", input),
+                ("redirect_uri", public.redirect_uri.as_str()),
+            ])
+            .send()
+            .await
+            .expect("POST /token");
+        assert_oauth_error(resp, 401, "invalid_client").await;
+        // /authorize: as the client_id (an unknown client gets an error page, no redirect).
+        let person = server.person();
+        let request = server.auth_request(&public, &[("client_id", input)]);
+        assert_error_page(person.get(&request.url).await, &what).await;
+        // /login: as the email, with the real password.
+        let request = server.auth_request(&public, &[]);
+        let login = person.location(&person.get(&request.url).await);
+        let resp = person.submit_login(&login, input, PASSWORD).await;
+        assert!(
+            resp.status().is_client_error(),
+            "{what} as an email signs nobody in: {}",
+            resp.status()
+        );
+        // /userinfo: as the bearer token.
+        let (status, _, _) = server.userinfo(input).await;
+        assert!(
+            status == 400 || status == 401,
+            "{what} as a bearer token: {status}"
+        );
+    }
+
+    // The real rows are untouched: the pending code still redeems, the token still works.
+    let (status, _, body) = server.userinfo(access).await;
+    assert_eq!(status, 200, "{body}");
+    let resp = server
+        .redeem(&public, &pending_code, Some(&pending_request.verifier))
+        .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "the pending code was not spent by any of it"
+    );
+}
+
 #[test]
 fn test_database_replaces_only_the_url_path() {
     assert_eq!(
