@@ -218,8 +218,10 @@ pub trait ConsentStore {
     /// there is none), sets `granted_at = now`, and returns the consent as stored: the scopes
     /// approved before, in their order, then the new ones. Concurrent grants all count.
     ///
-    /// Atomicity: SQLite does it in one upsert statement that merges the lists; MongoDB in one
-    /// `find_one_and_update` with `$addToSet: {scopes: {$each: …}}` and `upsert`.
+    /// Atomicity: SQLite does it in one upsert statement that merges the lists; MongoDB with one
+    /// `find_one_and_update` (`$addToSet: {scopes: {$each: …}}`) on the existing document, or
+    /// an insert when there is none, whose loser in an insert race goes back to the update:
+    /// every step is one atomic document operation.
     async fn grant_consent(
         &self,
         user_id: &UserId,
