@@ -57,9 +57,10 @@ pub enum Introspection {
     Inactive,
 }
 
-/// Introspects `token` for `caller`: the one bearer validation
-/// ([`tokens::validate_access_token`]: signature, `typ`, issuer, expiry, deny-list, active
-/// user), then whether `caller` may see the token (today: it was issued to `caller`).
+/// Introspects `token` for `caller`: the one bearer validation, in its two halves
+/// ([`tokens::verify_access_token`]: signature, `typ`, issuer, expiry; then
+/// [`tokens::check_live`]: deny-list, active user), with between them whether `caller` may see
+/// the token (today: it was issued to `caller`).
 /// `token_type_hint` is not taken: Sesame tells the type itself (RFC 7662 §2.1 lets it).
 pub async fn introspect(
     keys: &KeyManager,
@@ -70,16 +71,21 @@ pub async fn introspect(
     token: &str,
     now: UnixTime,
 ) -> Result<Introspection, StoreError> {
-    let validated =
-        match tokens::validate_access_token(keys, store, accounts, issuer, token, now).await {
-            Ok(validated) => validated,
-            Err(BearerError::Store(e)) => return Err(e),
-            Err(_) => return Ok(Introspection::Inactive),
-        };
-    let claims = validated.claims;
+    // Signature, typ, issuer and expiry first, then whether the caller may see the token, both
+    // without I/O: another client's token costs no store read and so reveals nothing, not even
+    // by timing or by a store failure (RFC 7662 §4).
+    let Ok(claims) = tokens::verify_access_token(keys, issuer, token, now) else {
+        return Ok(Introspection::Inactive);
+    };
     if claims.client_id != caller.client_id {
         return Ok(Introspection::Inactive);
     }
+    let validated = match tokens::check_live(store, accounts, claims).await {
+        Ok(validated) => validated,
+        Err(BearerError::Store(e)) => return Err(e),
+        Err(_) => return Ok(Introspection::Inactive),
+    };
+    let claims = validated.claims;
     let username = match &validated.subject {
         TokenSubject::User(user)
             if Scope::parse(&claims.scope).is_ok_and(|s| s.contains("email")) =>

@@ -308,6 +308,18 @@ pub async fn validate_access_token(
     now: UnixTime,
 ) -> Result<ValidatedAccessToken, BearerError> {
     let claims = verify_access_token(keys, issuer, token, now).map_err(BearerError::Invalid)?;
+    check_live(store, accounts, claims).await
+}
+
+/// The store half of [`validate_access_token`], for claims [`verify_access_token`] already
+/// passed: the deny-list, then — for a person's token — an active user. Split out so that a
+/// caller can first decide, without any I/O, whether it may look at the token at all
+/// (introspection of another client's token must cost and reveal nothing).
+pub async fn check_live(
+    store: &dyn Store,
+    accounts: &Accounts,
+    claims: AccessTokenClaims,
+) -> Result<ValidatedAccessToken, BearerError> {
     if store.is_access_token_revoked(&claims.jti).await? {
         return Err(BearerError::Revoked);
     }

@@ -13,7 +13,8 @@
 //!   `signing_keys.generation` and `consents.(user_id, client_id)`. A duplicate-key error
 //!   becomes [`StoreError::Conflict`] naming the field.
 //! - **TTL**: every expiring record also carries `purge_at`, a BSON date (TTL indexes only act
-//!   on dates), with a TTL index of `expireAfterSeconds: 0`, so MongoDB deletes it itself. The
+//!   on dates) [`TTL_GRACE`] after the expiry, with a TTL index of `expireAfterSeconds: 0`, so
+//!   MongoDB deletes it itself, and a database clock running ahead cannot delete it early. The
 //!   TTL monitor runs about once a minute, so every read and every consuming operation still
 //!   checks the integer `expires_at > now` itself. A redeemed code's `purge_at` is raised to the
 //!   expiry of the token it issued, so a replay can still revoke that token (RFC 6749 §4.1.2).
@@ -43,8 +44,8 @@ use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{
-    ClientOptions, ConnectionString, DatabaseOptions, IndexOptions, ReadPreference, ReturnDocument,
-    SelectionCriteria, WriteConcern,
+    Acknowledgment, ClientOptions, ConnectionString, DatabaseOptions, IndexOptions, ReadPreference,
+    ReturnDocument, SelectionCriteria, WriteConcern,
 };
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -133,18 +134,32 @@ fn check_database_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a write waits for a majority of the replica set to acknowledge it before failing,
+/// so a set that has lost its majority fails requests instead of hanging them.
+const MAJORITY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Write concern `majority` with [`MAJORITY_TIMEOUT`].
+fn majority() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .w_timeout(MAJORITY_TIMEOUT)
+        .build()
+}
+
 /// An unusable URL, named with its password redacted.
 fn unsupported(url: &str, why: impl std::fmt::Display) -> StoreError {
     StoreError::UnsupportedUrl(format!("{}: {why}", redact(url)))
 }
 
-/// The URL with the password of its user info replaced.
+/// The URL with the password of its user info replaced. Everything up to the LAST `@` of the
+/// URL is taken as user info, so a password holding an unencoded `/`, `?` or `@` (which the
+/// driver refuses, with this URL in the message) is still hidden; an `@` later in the URL only
+/// makes it hide more than it must.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    match rest.rfind('@') {
         Some(at) => {
             let user = rest[..at].split(':').next().unwrap_or_default();
             format!("{scheme}://{user}:REDACTED{}", &rest[at..])
@@ -189,14 +204,14 @@ impl MongoStore {
         options.max_pool_size.get_or_insert(MAX_POOL_SIZE);
         options.retry_writes = Some(true);
         options.retry_reads = Some(true);
-        options.write_concern = Some(WriteConcern::majority());
+        options.write_concern = Some(majority());
         options.selection_criteria =
             Some(SelectionCriteria::ReadPreference(ReadPreference::Primary));
         let client = mongodb::Client::with_options(options).map_err(backend)?;
         let db = client.database_with_options(
             &name,
             DatabaseOptions::builder()
-                .write_concern(WriteConcern::majority())
+                .write_concern(majority())
                 .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary))
                 .build(),
         );
@@ -358,8 +373,15 @@ where
 }
 
 /// A Unix time as the BSON date a TTL index acts on.
-fn date(at: UnixTime) -> DateTime {
-    DateTime::from_millis(at.saturating_mul(1000))
+/// How long after its expiry MongoDB's TTL monitor may delete a record. The rules read the
+/// integer `expires_at` against Sesame's clock; this margin keeps a database clock running ahead
+/// from deleting a deny-list entry or a redeemed code (whose replay must still be seen) early.
+const TTL_GRACE: i64 = 600;
+
+/// The `purge_at` date of a record that expires at `at`: its TTL index deletes it after that,
+/// [`TTL_GRACE`] later than the expiry.
+fn purge_date(at: UnixTime) -> DateTime {
+    DateTime::from_millis(at.saturating_add(TTL_GRACE).saturating_mul(1000))
 }
 
 fn to_bson<T: Serialize + ?Sized>(value: &T) -> StoreResult<Bson> {
@@ -533,7 +555,7 @@ impl From<&AuthorizationCode> for CodeDoc {
                 expires_at: i.expires_at,
             }),
             claims: c.claims.clone(),
-            purge_at: date(kept_until),
+            purge_at: purge_date(kept_until),
         }
     }
 }
@@ -592,7 +614,7 @@ impl From<&Session> for SessionDoc {
             created_at: s.created_at,
             last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
-            purge_at: date(s.expires_at),
+            purge_at: purge_date(s.expires_at),
         }
     }
 }
@@ -801,7 +823,7 @@ impl AuthorizationRequestStore for MongoStore {
             id: request.id.clone(),
             request: request.clone(),
             expires_at: request.expires_at,
-            purge_at: date(request.expires_at),
+            purge_at: purge_date(request.expires_at),
         };
         upsert_with_retry(|| {
             self.requests
@@ -874,7 +896,7 @@ impl CodeStore for MongoStore {
                         "redeemed_at": now,
                         "issued": { "jti": issued.jti.as_str(), "expires_at": issued.expires_at },
                     },
-                    "$max": { "purge_at": date(issued.expires_at) },
+                    "$max": { "purge_at": purge_date(issued.expires_at) },
                 },
             )
             .return_document(ReturnDocument::After)
@@ -910,7 +932,7 @@ impl AccessTokenDenyList for MongoStore {
                 .update_one(
                     doc! { "_id": jti },
                     doc! {
-                        "$max": { "expires_at": expires_at, "purge_at": date(expires_at) },
+                        "$max": { "expires_at": expires_at, "purge_at": purge_date(expires_at) },
                         "$setOnInsert": { "grant_id": grant_id },
                     },
                 )
@@ -1301,6 +1323,15 @@ mod tests {
             "mongodb://admin:REDACTED@db.example.com:27017/sesame?authSource=admin"
         );
         assert_eq!(redact("mongodb://db/sesame"), "mongodb://db/sesame");
+        // Unencoded `/`, `?` and `@` in a password: the driver refuses the URL, and the message
+        // that names it must still hide the password.
+        for password in ["ab/cd", "a?b", "p@ss", "x/y@z"] {
+            let shown = redact(&format!("mongodb://admin:{password}@db:27017/sesame?w=1"));
+            assert_eq!(
+                shown, "mongodb://admin:REDACTED@db:27017/sesame?w=1",
+                "{password}"
+            );
+        }
     }
 
     #[test]
