@@ -346,13 +346,17 @@ fn write_error(
     }
 }
 
-/// The field a duplicate-key message is about: the one whose unique index it names, else the
-/// `_id`.
+/// The field a duplicate-key message is about: the one whose unique index it names, the `_id`
+/// when it names `_id_`, else [`Conflict::Other`] (a server wording we do not know is not
+/// guessed to be the `_id`).
 fn conflict_field(message: &str, id_field: Conflict, unique: &[(&str, Conflict)]) -> Conflict {
+    if message.contains("index: _id_ ") {
+        return id_field;
+    }
     unique
         .iter()
         .find(|(name, _)| message.contains(&format!("index: {name} ")))
-        .map_or(id_field, |(_, field)| *field)
+        .map_or(Conflict::Other, |(_, field)| *field)
 }
 
 /// Runs an upsert, retrying when a concurrent upsert of the same new key won the insert (the
@@ -1349,6 +1353,10 @@ mod tests {
                 "E11000 duplicate key error collection: s.users index: _id_ dup key: { _id: \"a\" }"
             ),
             Conflict::UserId
+        );
+        assert_eq!(
+            field("E11000 duplicate key error, in words this code has never seen"),
+            Conflict::Other
         );
     }
 }
