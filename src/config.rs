@@ -367,6 +367,7 @@ impl FileConfig {
     /// Validates every key and derives the settings that follow from them.
     pub fn resolve(self) -> Result<Config, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
+        // The canonical form's scheme is lower case, so this reads the parsed scheme.
         let secure_cookies = issuer.starts_with("https://");
         let listen: SocketAddr = self.listen.parse().map_err(|e| {
             invalid(
@@ -561,7 +562,18 @@ fn parse_issuer(raw: &str) -> Result<String, ConfigError> {
             "must not have a path: Sesame serves its endpoints at the root of its host",
         ));
     }
-    Ok(raw.trim_end_matches('/').to_string())
+    // The issuer is compared byte for byte by every relying party (OIDC Discovery §4.3,
+    // Core §3.1.3.7), so it must already be in the one canonical form the URL parser gives:
+    // lower-case scheme and host, no default port, no spaces or tabs, nothing like `https:host`
+    // or a trailing `/.`. That form decides cookie security too.
+    let canonical = url.origin().ascii_serialization();
+    if raw.strip_suffix('/').unwrap_or(raw) != canonical {
+        return Err(invalid(
+            "issuer",
+            format!("must be written as a plain scheme://host[:port]; did you mean '{canonical}'?"),
+        ));
+    }
+    Ok(canonical)
 }
 
 #[cfg(test)]
@@ -581,6 +593,51 @@ mod tests {
         assert_eq!(c.issuer, "http://127.0.0.1:8080");
         assert!(!c.secure_cookies);
         assert_eq!(c.code_ttl, 60);
+    }
+
+    #[test]
+    fn only_the_canonical_issuer_is_accepted_and_it_decides_cookie_security() {
+        for (raw, canonical, secure) in [
+            ("https://id.example.com", "https://id.example.com", true),
+            ("https://id.example.com/", "https://id.example.com", true),
+            (
+                "https://id.example.com:8443",
+                "https://id.example.com:8443",
+                true,
+            ),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080", false),
+            ("http://[::1]:8080/", "http://[::1]:8080", false),
+        ] {
+            assert_eq!(parse_issuer(raw).unwrap(), canonical, "{raw:?}");
+            let file = FileConfig {
+                issuer: raw.into(),
+                ..FileConfig::default()
+            };
+            assert_eq!(file.resolve().unwrap().secure_cookies, secure, "{raw:?}");
+        }
+        // Each of these parses as a URL, and some would have passed a string check for https.
+        for raw in [
+            "HTTPS://id.example.com",
+            "https://ID.example.com",
+            "https:id.example.com",
+            "https:/id.example.com",
+            "https://id.example.com/.",
+            " https://id.example.com",
+            "https://id.example.com\t",
+            "https://id.example.com:443",
+            "http://127.0.0.1:80",
+            "https://id.example.com//",
+        ] {
+            let err = parse_issuer(raw).unwrap_err().to_string();
+            assert!(err.contains("`issuer`"), "{raw:?}: {err}");
+        }
+        let err = parse_issuer("HTTPS://ID.example.com:443")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("did you mean 'https://id.example.com'"),
+            "{err}"
+        );
     }
 
     #[test]
