@@ -44,8 +44,8 @@ use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{
-    Acknowledgment, ClientOptions, ConnectionString, DatabaseOptions, IndexOptions, ReadPreference,
-    ReturnDocument, SelectionCriteria, WriteConcern,
+    Acknowledgment, ClientOptions, ConnectionString, DatabaseOptions, IndexOptions, ReadConcern,
+    ReadPreference, ReturnDocument, SelectionCriteria, WriteConcern,
 };
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -181,7 +181,9 @@ impl MongoStore {
     ///   security-relevant (a spent code, a revoked token, a lockout, a disabled user must not
     ///   be rolled back by a failover);
     /// - read preference `primary`, whatever the URL says: single-use and revocation checks
-    ///   must read the latest write, never a lagging secondary.
+    ///   must read the latest write, never a lagging secondary;
+    /// - read concern `majority`: a read never sees a write that a failover could roll back
+    ///   (a consent, a key or a user that would then vanish).
     pub async fn open(url: &str) -> StoreResult<MongoStore> {
         let parsed = ConnectionString::parse(url).map_err(|e| unsupported(url, e))?;
         let name = parsed
@@ -205,6 +207,7 @@ impl MongoStore {
         options.retry_writes = Some(true);
         options.retry_reads = Some(true);
         options.write_concern = Some(majority());
+        options.read_concern = Some(ReadConcern::majority());
         options.selection_criteria =
             Some(SelectionCriteria::ReadPreference(ReadPreference::Primary));
         let client = mongodb::Client::with_options(options).map_err(backend)?;
@@ -212,6 +215,7 @@ impl MongoStore {
             &name,
             DatabaseOptions::builder()
                 .write_concern(majority())
+                .read_concern(ReadConcern::majority())
                 .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary))
                 .build(),
         );
