@@ -72,24 +72,16 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GrantType, ResponseMode, Scope, TokenEndpointAuthMethod, UserId};
+    use crate::model::{ResponseMode, Scope, UserId};
     use crate::secret::TokenHash;
 
     const NOW: UnixTime = 1_700_000_000;
 
     fn client(first_party: bool) -> Client {
         Client {
-            client_id: "c".into(),
-            name: "C".into(),
-            secret_hash: None,
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::AuthorizationCode],
             allowed_scopes: Scope::parse("openid email profile").unwrap(),
-            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-            public: true,
             first_party,
-            created_at: 0,
+            ..Client::test_public()
         }
     }
 

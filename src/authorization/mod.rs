@@ -283,7 +283,7 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
     use crate::config::FileConfig;
-    use crate::model::{GrantType, Scope, TokenEndpointAuthMethod, UserId};
+    use crate::model::{Scope, UserId};
     use crate::secret::TokenHash;
     use std::sync::Arc;
 
@@ -346,17 +346,9 @@ mod tests {
 
     fn client(first_party: bool) -> Client {
         Client {
-            client_id: "c".into(),
-            name: "C".into(),
-            secret_hash: None,
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::AuthorizationCode],
             allowed_scopes: Scope::parse("openid email").unwrap(),
-            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-            public: true,
             first_party,
-            created_at: 0,
+            ..Client::test_public()
         }
     }
 

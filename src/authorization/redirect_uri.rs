@@ -50,21 +50,12 @@ fn same_loopback_but_port(registered: &str, requested: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GrantType, Scope, TokenEndpointAuthMethod};
 
     fn client(public: bool, uris: &[&str]) -> Client {
         Client {
-            client_id: "c".into(),
-            name: "C".into(),
-            secret_hash: None,
             redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::AuthorizationCode],
-            allowed_scopes: Scope::parse("openid").unwrap(),
-            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
             public,
-            first_party: true,
-            created_at: 0,
+            ..Client::test_public()
         }
     }
 

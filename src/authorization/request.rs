@@ -261,21 +261,13 @@ fn prompt(raw: Option<&str>) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TokenEndpointAuthMethod;
 
     fn client(scopes: &[&str]) -> Client {
         Client {
-            client_id: "c".into(),
-            name: "C".into(),
-            secret_hash: None,
             redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::AuthorizationCode],
             allowed_scopes: Scope::from_tokens(scopes).unwrap(),
-            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-            public: true,
             first_party: false,
-            created_at: 0,
+            ..Client::test_public()
         }
     }
 
@@ -339,7 +331,7 @@ mod tests {
 
     mod validate {
         use super::super::*;
-        use crate::model::{RequestedClaims, TokenEndpointAuthMethod};
+        use crate::model::RequestedClaims;
         use std::sync::Arc;
 
         const NOW: UnixTime = 1_700_000_000;
@@ -351,15 +343,9 @@ mod tests {
                 .create_client(&Client {
                     client_id: "native".into(),
                     name: "Native".into(),
-                    secret_hash: None,
                     redirect_uris: vec!["http://127.0.0.1/cb".into()],
-                    post_logout_redirect_uris: vec![],
-                    grant_types: vec![GrantType::AuthorizationCode],
                     allowed_scopes: Scope::parse("openid email").unwrap(),
-                    token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-                    public: true,
-                    first_party: true,
-                    created_at: 0,
+                    ..Client::test_public()
                 })
                 .await
                 .unwrap();

@@ -230,6 +230,28 @@ pub struct Client {
     pub created_at: UnixTime,
 }
 
+#[cfg(test)]
+impl Client {
+    /// A public, first-party client `c` for unit tests: one redirect URI
+    /// (`https://rp.example/cb`), the code grant, scope `openid`. Tests override what they
+    /// exercise with struct update syntax.
+    pub(crate) fn test_public() -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "C".into(),
+            secret_hash: None,
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            allowed_scopes: Scope::parse("openid").unwrap_or_default(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            public: true,
+            first_party: true,
+            created_at: 0,
+        }
+    }
+}
+
 impl Client {
     /// Whether this client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {

@@ -97,7 +97,6 @@ pub async fn handle(
 mod tests {
     use super::*;
     use crate::keys::Kek;
-    use crate::model::{GrantType, Scope, TokenEndpointAuthMethod};
     use crate::oauth::tokens::AccessTokenClaims;
     use crate::store::sqlite::SqliteStore;
     use std::sync::Arc;
@@ -108,16 +107,7 @@ mod tests {
     fn client(client_id: &str) -> Client {
         Client {
             client_id: client_id.into(),
-            name: "C".into(),
-            secret_hash: None,
-            redirect_uris: vec!["https://rp.example/cb".into()],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec![GrantType::AuthorizationCode],
-            allowed_scopes: Scope::parse("openid").unwrap(),
-            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-            public: true,
-            first_party: true,
-            created_at: 0,
+            ..Client::test_public()
         }
     }
 
