@@ -8,6 +8,7 @@
 
 mod client;
 mod config;
+mod healthcheck;
 mod serve;
 mod user;
 
@@ -46,6 +47,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Exit 0 if the server on this machine answers `GET /readyz` with 200 (for container
+    /// health checks in an image without a shell).
+    Healthcheck,
 }
 
 /// Why a command failed; decides the exit code.
@@ -92,6 +96,7 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(config).await,
         Command::Config(ConfigCommand::Check) => write_config_check(out, &config).map_err(runtime),
+        Command::Healthcheck => healthcheck::healthcheck(config.listen).await,
         Command::Client(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             client::client_command(command, store.as_ref(), out).await

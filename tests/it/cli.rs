@@ -275,3 +275,42 @@ fn cli_invalid_configuration_names_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("issuer"), "names the key: {stderr}");
 }
+
+/// Runs `sesame healthcheck` with `SESAME_LISTEN` set to `listen`.
+fn healthcheck(listen: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .arg("healthcheck")
+        .env_remove("SESAME_CONFIG")
+        .env("SESAME_LISTEN", listen)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sesame healthcheck")
+}
+
+#[tokio::test]
+async fn healthcheck_succeeds_against_a_ready_server_and_fails_without_one() {
+    let server = TestServer::start().await;
+    let listen = server.issuer.trim_start_matches("http://").to_string();
+    let out = tokio::task::spawn_blocking(move || healthcheck(&listen))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "healthcheck against a ready server failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A port nobody listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let out = tokio::task::spawn_blocking(move || healthcheck(&listen))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/readyz"),
+        "the failure names what was asked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -12,6 +12,7 @@ mod cli;
 mod code_flow;
 mod config_file;
 mod contract;
+mod deploy;
 mod discovery;
 mod login_page;
 mod session_idle;
