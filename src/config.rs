@@ -59,6 +59,7 @@ pub struct FileConfig {
     pub http: HttpFile,
     pub authorize: AuthorizeFile,
     pub introspection: IntrospectionFile,
+    pub metrics: MetricsFile,
     pub log: LogFile,
 }
 
@@ -124,6 +125,14 @@ pub struct IntrospectionFile {
     pub per_client_per_minute: u32,
 }
 
+/// `[metrics]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Address of the Prometheus `/metrics` listener, apart from the public endpoints.
+    pub listen: String,
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -147,6 +156,7 @@ impl Default for FileConfig {
             http: HttpFile::default(),
             authorize: AuthorizeFile::default(),
             introspection: IntrospectionFile::default(),
+            metrics: MetricsFile::default(),
             log: LogFile::default(),
         }
     }
@@ -219,6 +229,14 @@ impl Default for IntrospectionFile {
     }
 }
 
+impl Default for MetricsFile {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9090".into(),
+        }
+    }
+}
+
 impl Default for LogFile {
     fn default() -> Self {
         Self {
@@ -264,6 +282,8 @@ pub struct Config {
     pub authorize_pending_per_ip_per_minute: u32,
     /// Introspection requests per calling client per minute (RFC 7662 §4).
     pub introspection_per_client_per_minute: u32,
+    /// Where the Prometheus `/metrics` listener binds.
+    pub metrics_listen: SocketAddr,
     pub log_json: bool,
     pub log_level: String,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
@@ -373,6 +393,12 @@ impl FileConfig {
             invalid(
                 "listen",
                 format!("'{}' is not host:port ({e})", self.listen),
+            )
+        })?;
+        let metrics_listen: SocketAddr = self.metrics.listen.parse().map_err(|e| {
+            invalid(
+                "metrics.listen",
+                format!("'{}' is not host:port ({e})", self.metrics.listen),
             )
         })?;
         crate::store::check_url(&self.database_url)
@@ -518,6 +544,7 @@ impl FileConfig {
             authorize_max_request_bytes: self.authorize.max_request_bytes,
             authorize_pending_per_ip_per_minute: self.authorize.pending_per_ip_per_minute,
             introspection_per_client_per_minute: self.introspection.per_client_per_minute,
+            metrics_listen,
             log_json,
             log_level: self.log.level,
             ignored_env: Vec::new(),
@@ -716,6 +743,7 @@ mod tests {
                 "0",
                 "`introspection.per_client_per_minute`",
             ),
+            ("SESAME_METRICS__LISTEN", "everywhere", "`metrics.listen`"),
         ] {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{name}={value}: {err}");

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod model;
+pub mod monitoring;
 pub mod oauth;
 pub mod params;
 pub mod rate_limit;
@@ -126,11 +127,13 @@ pub fn server(
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    monitoring::handle();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(error::framework_errors())
             .wrap(http::headers::security_headers(&state.config))
             .wrap(access_log())
+            .wrap(actix_web::middleware::from_fn(monitoring::record_request))
             .configure(routes(state.clone()))
     })
     .workers(workers)

@@ -21,12 +21,26 @@ pub(super) async fn serve(config: Config) -> Result<(), CliError> {
     let bound = listener.local_addr().map_err(runtime)?;
     tracing::info!(issuer = %state.config.issuer, listen = %bound, "Sesame is listening");
 
+    let metrics_listen = state.config.metrics_listen;
+    let metrics_listener = std::net::TcpListener::bind(metrics_listen).map_err(|e| {
+        CliError::Runtime(format!(
+            "cannot listen on {metrics_listen} (metrics.listen): {e}"
+        ))
+    })?;
+    let metrics_bound = metrics_listener.local_addr().map_err(runtime)?;
+    let metrics = crate::monitoring::server(metrics_listener).map_err(runtime)?;
+    let metrics_handle = metrics.handle();
+    tokio::spawn(metrics);
+    crate::monitoring::spawn_upkeep();
+    tracing::info!(listen = %metrics_bound, "Prometheus metrics at /metrics");
+
     let tasks = crate::start_tasks(&state);
     // actix-web stops gracefully on Ctrl-C and SIGTERM.
     let served = match crate::server(state, listener) {
         Ok(server) => server.await,
         Err(error) => Err(error),
     };
+    metrics_handle.stop(true).await;
     tasks.stop().await;
     served.map_err(runtime)
 }

@@ -15,6 +15,7 @@ mod contract;
 mod deploy;
 mod discovery;
 mod login_page;
+mod metrics;
 mod session_idle;
 mod startup;
 mod store_contract;
