@@ -241,7 +241,8 @@ pub fn verify_access_token(
     now: UnixTime,
 ) -> Result<AccessTokenClaims, KeyError> {
     // RFC 9068 §4: typ, signature, iss, aud, exp.
-    let claims: AccessTokenClaims = keys.verify(token, Some(ACCESS_TOKEN_TYP))?;
+    // Presented back to us: counts one use of the signing key (`sesame keys list`).
+    let claims: AccessTokenClaims = keys.verify_presented(token, Some(ACCESS_TOKEN_TYP), now)?;
     let invalid = |reason: &str| Err(KeyError::InvalidToken(reason.to_string()));
     if claims.iss != issuer {
         return invalid("wrong iss");
