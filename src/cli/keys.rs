@@ -87,8 +87,8 @@ pub(super) async fn keys_command(
             })?;
             writeln!(
                 out,
-                "revoked {kid}: it leaves the JWKS and its tokens are refused, on every running \
-                 server within keys.reload_interval ({} s)",
+                "revoked {kid}: its tokens are refused at userinfo and introspection from now on; \
+                 it leaves the JWKS of every running server within keys.reload_interval ({} s)",
                 config.key_policy.reload_interval
             )
             .map_err(runtime)

@@ -75,15 +75,16 @@ impl KeyManager {
     /// As [`KeyManager::verify`], for a token presented back to Sesame (userinfo,
     /// introspection): a valid signature also counts one use of its key at `now` (see
     /// [`KeyManager::flush_usage`]).
+    /// Returns the claims and the kid of the key that verified them.
     pub fn verify_presented<T: DeserializeOwned>(
         &self,
         token: &str,
         expected_typ: Option<&str>,
         now: crate::clock::UnixTime,
-    ) -> Result<T, KeyError> {
+    ) -> Result<(T, String), KeyError> {
         let (claims, kid) = self.verify_with_kid(token, expected_typ)?;
-        self.usage.count(kid, now);
-        Ok(claims)
+        self.usage.count(kid.clone(), now);
+        Ok((claims, kid))
     }
 
     /// Verification, returning the claims and the kid whose key verified them.

@@ -326,9 +326,9 @@ impl KeyManager {
         })
     }
 
-    /// `sesame keys revoke KID`: the key leaves the JWKS and verifies nothing from the next
-    /// reload of each instance on. The signing key cannot be revoked (rotate first), so there
-    /// is always one.
+    /// `sesame keys revoke KID`: the bearer check refuses the key's tokens at once (it asks
+    /// the store), and the key leaves the JWKS and the ring of each instance at its next
+    /// reload. The signing key cannot be revoked (rotate first), so there is always one.
     pub async fn revoke(&self, kid: &str, now: UnixTime) -> Result<(), RevokeError> {
         let stored = self.store.signing_keys().await.map_err(KeyError::from)?;
         let key = stored

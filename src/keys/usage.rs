@@ -71,8 +71,8 @@ mod tests {
     async fn presented_tokens_are_counted_per_kid_and_flushed_once() {
         let keys = manager().await;
         let token = keys.sign("at+jwt", &claims()).unwrap();
-        let _: Value = keys.verify_presented(&token, None, NOW).unwrap();
-        let _: Value = keys.verify_presented(&token, None, NOW + 5).unwrap();
+        let _: (Value, String) = keys.verify_presented(&token, None, NOW).unwrap();
+        let _: (Value, String) = keys.verify_presented(&token, None, NOW + 5).unwrap();
         // Verifying our own token internally is not a presentation.
         let _: Value = keys.verify(&token, None).unwrap();
         // A bad token counts nothing.
@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(usage.len(), 1);
         assert_eq!(usage[0].kid, keys.active_kid().unwrap());
         assert_eq!((usage[0].uses, usage[0].last_seen_at), (2, NOW + 5));
-        let _: Value = keys.verify_presented(&token, None, NOW + 1).unwrap();
+        let _: (Value, String) = keys.verify_presented(&token, None, NOW + 1).unwrap();
         keys.flush_usage().await.unwrap();
         let usage = keys.store.key_usage().await.unwrap();
         assert_eq!(

@@ -254,6 +254,9 @@ pub trait KeyStore {
         activates_at: Option<UnixTime>,
         retires_at: Option<UnixTime>,
     ) -> StoreResult<bool>;
+    /// Whether the key `kid` is stored as revoked (one lookup by kid; the bearer check asks it
+    /// so that a revocation takes effect at once on every instance).
+    async fn is_signing_key_revoked(&self, kid: &str) -> StoreResult<bool>;
     /// Deletes the key `kid` if its state is `state`; `true` if this call deleted it.
     async fn delete_signing_key(&self, kid: &str, state: KeyState) -> StoreResult<bool>;
     /// First step of a rewrap: stores `rewrapped` (the private key sealed under the new KEK)

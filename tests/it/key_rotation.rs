@@ -436,6 +436,20 @@ async fn a_relying_party_that_fetched_the_jwks_once_after_prepublication_accepts
         jwt_header(tokens.access_token().secret())["kid"],
         new.as_str()
     );
+
+    // The retired key goes once every token it signed has expired, plus the margin.
+    server.clock.advance(policy.retention - 1);
+    server.tasks.run_due_now().await;
+    assert!(jwks_kids(&server.url("/jwks")).await.contains(&old));
+    // The rotation job looks once a minute (the exact boundary is the policy's unit test).
+    server.clock.advance(sesame::tasks::KeyRotation::PERIOD);
+    server.tasks.run_due_now().await;
+    assert!(!jwks_kids(&server.url("/jwks")).await.contains(&old));
+    assert!(
+        keys_in(server.state.store.as_ref(), KeyState::Retired)
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -517,17 +531,21 @@ async fn keys_cli_lists_rotates_and_revokes_and_a_revoked_keys_tokens_are_refuse
     );
     let out = binary.ok(&["keys", "revoke", &first]);
     assert!(out.contains("revoked"), "{out}");
+    // At once, before this server has reloaded its ring: its tokens are refused.
+    let (status, www, _) = server.userinfo(&old_token).await;
+    assert_eq!(status, 401, "userinfo refuses the revoked key's token");
+    assert!(www.contains("invalid_token"), "{www}");
+    let answer = introspect(&server.issuer, &client, &old_token).await;
+    assert_eq!(answer, serde_json::json!({ "active": false }));
+    // And it leaves the JWKS at the reload.
     server
         .clock
         .advance(server.state.config.key_policy.reload_interval);
     server.tasks.run_due_now().await;
     let published = jwks_kids(&server.url("/jwks")).await;
     assert!(!published.contains(&first), "a revoked key leaves the JWKS");
-    let (status, www, _) = server.userinfo(&old_token).await;
-    assert_eq!(status, 401, "userinfo refuses the revoked key's token");
-    assert!(www.contains("invalid_token"), "{www}");
-    let answer = introspect(&server.issuer, &client, &old_token).await;
-    assert_eq!(answer, serde_json::json!({ "active": false }));
+    let (status, _, _) = server.userinfo(&old_token).await;
+    assert_eq!(status, 401);
     assert_eq!(binary.list()[0]["state"], "revoked");
     let again = binary.run(&["keys", "revoke", &first], None);
     assert_eq!(again.status.code(), Some(2), "already revoked");

@@ -130,6 +130,16 @@ impl KeyStore for MongoStore {
         Ok(done.matched_count == 1)
     }
 
+    async fn is_signing_key_revoked(&self, kid: &str) -> StoreResult<bool> {
+        let found = self
+            .keys
+            .count_documents(doc! { "_id": kid, "state": KeyState::Revoked.as_str() })
+            .limit(1)
+            .await
+            .map_err(backend)?;
+        Ok(found > 0)
+    }
+
     async fn delete_signing_key(&self, kid: &str, state: KeyState) -> StoreResult<bool> {
         let done = self
             .keys

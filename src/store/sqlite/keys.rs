@@ -85,6 +85,16 @@ impl KeyStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn is_signing_key_revoked(&self, kid: &str) -> StoreResult<bool> {
+        let found = sqlx::query("SELECT 1 FROM signing_keys WHERE kid = ? AND state = ?")
+            .bind(kid)
+            .bind(KeyState::Revoked.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
     async fn delete_signing_key(&self, kid: &str, state: KeyState) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ? AND state = ?")
             .bind(kid)

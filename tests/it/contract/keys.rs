@@ -118,6 +118,7 @@ async fn a_state_moves_only_from_the_state_its_caller_saw(store: Arc<dyn Store>)
         (KeyState::Retired, NOW + 50, Some(NOW + 60)),
         "a time not given stays as it was"
     );
+    assert!(!store.is_signing_key_revoked(&key.kid).await.unwrap());
     // Revocation from any live state; the unknown kid and the empty list move nothing.
     assert!(
         store
@@ -136,6 +137,8 @@ async fn a_state_moves_only_from_the_state_its_caller_saw(store: Arc<dyn Store>)
         (revoked.state, revoked.retires_at),
         (KeyState::Revoked, Some(NOW + 70))
     );
+    assert!(store.is_signing_key_revoked(&key.kid).await.unwrap());
+    assert!(!store.is_signing_key_revoked("no-such-kid").await.unwrap());
     assert!(
         !store
             .transition_signing_key(
