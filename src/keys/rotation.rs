@@ -533,6 +533,120 @@ mod tests {
         ));
     }
 
+    /// Two key managers (two instances) on one store, the first key 29 days old.
+    async fn two_instances() -> (KeyManager, KeyManager) {
+        use super::super::test_support::{kek_a, memory_store};
+        let store = memory_store().await;
+        let start = T0 - 29 * DAY;
+        let a = KeyManager::load_or_init(store.clone(), kek_a(), start)
+            .await
+            .unwrap();
+        let b = KeyManager::load_or_init(store, kek_a(), start)
+            .await
+            .unwrap();
+        (a, b)
+    }
+
+    #[tokio::test]
+    async fn racing_instances_create_exactly_one_next_key_and_both_publish_it() {
+        let (a, b) = two_instances().await;
+        let (done_a, done_b) = tokio::join!(a.rotate_due(T0), b.rotate_due(T0));
+        let created = [done_a.unwrap(), done_b.unwrap()]
+            .iter()
+            .flatten()
+            .filter(|action| matches!(action, Action::CreateNext { .. }))
+            .count();
+        assert_eq!(created, 1, "exactly one instance created the next key");
+        let stored = a.store.signing_keys().await.unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[1].state, KeyState::Next);
+        for keys in [&a, &b] {
+            let jwks: serde_json::Value = serde_json::from_slice(&keys.jwks()).unwrap();
+            assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+            assert_eq!(
+                keys.active_kid().unwrap(),
+                stored[0].kid,
+                "the old key still signs"
+            );
+        }
+        // Nothing more is due until the next key's activation.
+        assert!(a.rotate_due(T0 + DAY).await.unwrap().is_empty());
+        let activation = stored[1].activates_at;
+        let done = b.rotate_due(activation).await.unwrap();
+        assert_eq!(
+            done,
+            [
+                Action::Activate {
+                    kid: stored[1].kid.clone()
+                },
+                Action::Retire {
+                    kid: stored[0].kid.clone()
+                }
+            ]
+        );
+        assert_eq!(b.active_kid().unwrap(), stored[1].kid);
+        a.reload().await.unwrap();
+        assert_eq!(a.active_kid().unwrap(), stored[1].kid);
+    }
+
+    #[tokio::test]
+    async fn rotate_now_promotes_the_published_next_key_and_publishes_another() {
+        let (a, _) = two_instances().await;
+        // No next key yet: one is made and signs at once, flagged as not prepublished.
+        let first = a.rotate_now(T0).await.unwrap();
+        assert!(!first.was_prepublished);
+        assert_eq!(a.active_kid().unwrap(), first.active);
+        // Now a next key has been published for a whole period: a clean promotion.
+        let later = T0 + a.policy().prepublish;
+        let second = a.rotate_now(later).await.unwrap();
+        assert_eq!(second.active, first.next);
+        assert!(second.was_prepublished);
+        assert_eq!(second.retired, std::slice::from_ref(&first.active));
+        let states: Vec<(i64, KeyState)> = a
+            .store
+            .signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .map(|k| (k.generation, k.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (1, KeyState::Retired),
+                (2, KeyState::Retired),
+                (3, KeyState::Active),
+                (4, KeyState::Next)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn revoke_refuses_the_signing_key_unknown_kids_and_repeats() {
+        let (a, _) = two_instances().await;
+        let rotated = a.rotate_now(T0).await.unwrap();
+        assert!(matches!(
+            a.revoke(&rotated.active, T0).await,
+            Err(RevokeError::SigningKey(_))
+        ));
+        assert!(matches!(
+            a.revoke("nope", T0).await,
+            Err(RevokeError::UnknownKid(_))
+        ));
+        let old = &rotated.retired[0];
+        a.revoke(old, T0).await.unwrap();
+        assert!(matches!(
+            a.revoke(old, T0).await,
+            Err(RevokeError::AlreadyRevoked(_))
+        ));
+        let jwks = String::from_utf8(a.jwks().to_vec()).unwrap();
+        assert!(!jwks.contains(old.as_str()), "revoked: not published");
+        // The next key can be revoked too; a new one is then published when due.
+        a.revoke(&rotated.next, T0).await.unwrap();
+        let done = a.rotate_due(T0 + a.policy().rotation_period).await.unwrap();
+        assert!(matches!(done[0], Action::CreateNext { .. }), "{done:?}");
+    }
+
     #[test]
     fn a_published_next_key_is_not_duplicated() {
         let p = policy();
