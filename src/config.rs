@@ -60,7 +60,38 @@ pub struct FileConfig {
     pub authorize: AuthorizeFile,
     pub introspection: IntrospectionFile,
     pub metrics: MetricsFile,
+    pub keys: KeysFile,
     pub log: LogFile,
+}
+
+/// `[keys]`: signing-key rotation (see `keys::rotation`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysFile {
+    /// How long a key signs before the next one takes over, seconds.
+    pub rotation_period: i64,
+    /// How long a next key is published before it signs, seconds; longer than the JWKS
+    /// `max-age` plus `reload_interval`.
+    pub prepublish: i64,
+    /// How long a retired key stays published after the longest-lived token it signed could
+    /// have expired, seconds; at least the JWKS `max-age`.
+    pub retirement_margin: i64,
+    /// Modulus size of new keys: 2048, 3072 or 4096.
+    pub rsa_bits: u32,
+    /// How often every instance re-reads the key ring, seconds.
+    pub reload_interval: i64,
+}
+
+impl Default for KeysFile {
+    fn default() -> Self {
+        Self {
+            rotation_period: 30 * DAY,
+            prepublish: 2 * DAY,
+            retirement_margin: 3600,
+            rsa_bits: 2048,
+            reload_interval: 60,
+        }
+    }
 }
 
 /// `[tokens]`
@@ -157,6 +188,7 @@ impl Default for FileConfig {
             authorize: AuthorizeFile::default(),
             introspection: IntrospectionFile::default(),
             metrics: MetricsFile::default(),
+            keys: KeysFile::default(),
             log: LogFile::default(),
         }
     }
@@ -284,6 +316,8 @@ pub struct Config {
     pub introspection_per_client_per_minute: u32,
     /// Where the Prometheus `/metrics` listener binds.
     pub metrics_listen: SocketAddr,
+    /// Signing-key rotation (`[keys]`), with the retention derived from the token lifetimes.
+    pub key_policy: crate::keys::RotationPolicy,
     pub log_json: bool,
     pub log_level: String,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
@@ -507,6 +541,10 @@ impl FileConfig {
                 ));
             }
         };
+        let access_token_ttl =
+            seconds("tokens.access_token_ttl", self.tokens.access_token_ttl, DAY)?;
+        let id_token_ttl = seconds("tokens.id_token_ttl", self.tokens.id_token_ttl, DAY)?;
+        let key_policy = self.keys.resolve(access_token_ttl.max(id_token_ttl))?;
         Ok(Config {
             issuer,
             secure_cookies,
@@ -514,12 +552,8 @@ impl FileConfig {
             database_url: self.database_url,
             kek,
             kek_file: PathBuf::from(self.kek_file),
-            access_token_ttl: seconds(
-                "tokens.access_token_ttl",
-                self.tokens.access_token_ttl,
-                DAY,
-            )?,
-            id_token_ttl: seconds("tokens.id_token_ttl", self.tokens.id_token_ttl, DAY)?,
+            access_token_ttl,
+            id_token_ttl,
             code_ttl,
             authorization_request_ttl: seconds(
                 "tokens.authorization_request_ttl",
@@ -545,9 +579,82 @@ impl FileConfig {
             authorize_pending_per_ip_per_minute: self.authorize.pending_per_ip_per_minute,
             introspection_per_client_per_minute: self.introspection.per_client_per_minute,
             metrics_listen,
+            key_policy,
             log_json,
             log_level: self.log.level,
             ignored_env: Vec::new(),
+        })
+    }
+}
+
+impl KeysFile {
+    /// Validates `[keys]`; `longest_token_ttl` is the longest lifetime of any token a key
+    /// signs, which a retired key must outlive.
+    fn resolve(&self, longest_token_ttl: i64) -> Result<crate::keys::RotationPolicy, ConfigError> {
+        use crate::keys::{JWKS_MAX_AGE, RSA_BITS};
+        if !(1..=3600).contains(&self.reload_interval) {
+            return Err(invalid(
+                "keys.reload_interval",
+                format!(
+                    "must be between 1 and 3600 seconds, got {}",
+                    self.reload_interval
+                ),
+            ));
+        }
+        if !(DAY..=5 * YEAR).contains(&self.rotation_period) {
+            return Err(invalid(
+                "keys.rotation_period",
+                format!(
+                    "must be between {DAY} (a day) and {} (five years) seconds, got {}",
+                    5 * YEAR,
+                    self.rotation_period
+                ),
+            ));
+        }
+        // Relying parties cache the JWKS for up to max-age, and an instance may take a reload
+        // interval to publish a new key: a shorter prepublication lets a key sign before some
+        // verifier can know it.
+        let floor = JWKS_MAX_AGE + self.reload_interval;
+        if self.prepublish <= floor {
+            return Err(invalid(
+                "keys.prepublish",
+                format!(
+                    "must be longer than the JWKS max-age ({JWKS_MAX_AGE} s) plus keys.reload_interval ({} s), got {}",
+                    self.reload_interval, self.prepublish
+                ),
+            ));
+        }
+        if self.prepublish >= self.rotation_period {
+            return Err(invalid(
+                "keys.prepublish",
+                format!(
+                    "must be shorter than keys.rotation_period ({} s), got {}",
+                    self.rotation_period, self.prepublish
+                ),
+            ));
+        }
+        if !(JWKS_MAX_AGE..=30 * DAY).contains(&self.retirement_margin) {
+            return Err(invalid(
+                "keys.retirement_margin",
+                format!(
+                    "must be between the JWKS max-age ({JWKS_MAX_AGE} s) and {} seconds, got {}",
+                    30 * DAY,
+                    self.retirement_margin
+                ),
+            ));
+        }
+        if !RSA_BITS.contains(&self.rsa_bits) {
+            return Err(invalid(
+                "keys.rsa_bits",
+                format!("must be 2048, 3072 or 4096, got {}", self.rsa_bits),
+            ));
+        }
+        Ok(crate::keys::RotationPolicy {
+            rotation_period: self.rotation_period,
+            prepublish: self.prepublish,
+            retention: longest_token_ttl + self.retirement_margin,
+            rsa_bits: self.rsa_bits,
+            reload_interval: self.reload_interval,
         })
     }
 }
@@ -795,6 +902,55 @@ mod tests {
         let err = Config::load_with_env(None, env(&[("SESAME_ISUER", "https://id.example")]))
             .unwrap_err();
         assert!(err.to_string().contains("SESAME_ISUER"), "{err}");
+    }
+
+    #[test]
+    fn key_rotation_defaults_and_their_limits() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(
+            c.key_policy,
+            crate::keys::RotationPolicy {
+                rotation_period: 30 * DAY,
+                prepublish: 48 * 3600,
+                retention: 600 + 3600,
+                rsa_bits: 2048,
+                reload_interval: 60,
+            }
+        );
+        // Retention follows the longest token lifetime.
+        let c =
+            Config::load_with_env(None, env(&[("SESAME_TOKENS__ID_TOKEN_TTL", "3600")])).unwrap();
+        assert_eq!(c.key_policy.retention, 3600 + 3600);
+        let c = Config::load_with_env(None, env(&[("SESAME_KEYS__RSA_BITS", "4096")])).unwrap();
+        assert_eq!(c.key_policy.rsa_bits, 4096);
+        // Prepublication must outlast the JWKS cache plus a reload: 360 s is refused, 361 s not.
+        let err =
+            Config::load_with_env(None, env(&[("SESAME_KEYS__PREPUBLISH", "360")])).unwrap_err();
+        assert!(err.to_string().contains("`keys.prepublish`"), "{err}");
+        assert!(err.to_string().contains("max-age (300 s)"), "{err}");
+        assert!(Config::load_with_env(None, env(&[("SESAME_KEYS__PREPUBLISH", "361")])).is_ok());
+        for (name, value, key) in [
+            ("SESAME_KEYS__RSA_BITS", "1024", "`keys.rsa_bits`"),
+            (
+                "SESAME_KEYS__ROTATION_PERIOD",
+                "3600",
+                "`keys.rotation_period`",
+            ),
+            ("SESAME_KEYS__PREPUBLISH", "2592000", "`keys.prepublish`"),
+            (
+                "SESAME_KEYS__RETIREMENT_MARGIN",
+                "299",
+                "`keys.retirement_margin`",
+            ),
+            (
+                "SESAME_KEYS__RELOAD_INTERVAL",
+                "0",
+                "`keys.reload_interval`",
+            ),
+        ] {
+            let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{name}={value}: {err}");
+        }
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         None => keys::Kek::load_or_create(&config.kek_file)?,
     };
     let keys = Arc::new(
-        keys::KeyManager::load_or_init(store.clone(), kek, clock.now())
+        keys::KeyManager::load_or_init_with(store.clone(), kek, clock.now(), config.key_policy)
             .await?
             .with_issuer(config.issuer.clone()),
     );

@@ -1,6 +1,7 @@
-//! The command line: `serve`, `client …`, `user …`, `config check`; a file per command group.
+//! The command line: `serve`, `client …`, `user …`, `keys …`, `config check`; a file per command
+//! group.
 //!
-//! Every command reads the same configuration as the server. Only `serve` touches the
+//! Every command reads the same configuration as the server. Only `serve` and `keys` touch the
 //! key-encryption key; the admin commands open the store and nothing else. Passwords arrive on
 //! stdin only, so they never show in `ps` or shell history; generated client secrets are printed
 //! once, to stdout, and never logged. The commands parse arguments, call the library and print:
@@ -9,11 +10,13 @@
 mod client;
 mod config;
 mod healthcheck;
+mod keys;
 mod serve;
 mod user;
 
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
+pub use keys::{KeysCommand, write_keys};
 pub use user::{UserCommand, password_from_stdin_text, write_users};
 
 use crate::config::Config;
@@ -50,6 +53,9 @@ pub enum Command {
     /// Exit 0 if the server on this machine answers `GET /readyz` with 200 (for container
     /// health checks in an image without a shell).
     Healthcheck,
+    /// List, rotate, revoke and rewrap the signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 /// Why a command failed; decides the exit code.
@@ -104,6 +110,10 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::User(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             user::user_command(command, store, &config, out).await
+        }
+        Command::Keys(command) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            keys::keys_command(command, store, &config, out).await
         }
     }
 }

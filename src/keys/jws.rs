@@ -68,6 +68,31 @@ impl KeyManager {
         token: &str,
         expected_typ: Option<&str>,
     ) -> Result<T, KeyError> {
+        self.verify_with_kid(token, expected_typ)
+            .map(|(claims, _)| claims)
+    }
+
+    /// As [`KeyManager::verify`], for a token presented back to Sesame (userinfo,
+    /// introspection): a valid signature also counts one use of its key at `now` (see
+    /// [`KeyManager::flush_usage`]).
+    /// Returns the claims and the kid of the key that verified them.
+    pub fn verify_presented<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        expected_typ: Option<&str>,
+        now: crate::clock::UnixTime,
+    ) -> Result<(T, String), KeyError> {
+        let (claims, kid) = self.verify_with_kid(token, expected_typ)?;
+        self.usage.count(kid.clone(), now);
+        Ok((claims, kid))
+    }
+
+    /// Verification, returning the claims and the kid whose key verified them.
+    fn verify_with_kid<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        expected_typ: Option<&str>,
+    ) -> Result<(T, String), KeyError> {
         let invalid = |reason: &str| KeyError::InvalidToken(reason.to_string());
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid("token too long"));
@@ -115,7 +140,9 @@ impl KeyManager {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64)
             .map_err(|_| invalid("payload is not base64url"))?;
-        serde_json::from_slice(&payload).map_err(|e| KeyError::InvalidToken(format!("claims: {e}")))
+        let claims = serde_json::from_slice(&payload)
+            .map_err(|e| KeyError::InvalidToken(format!("claims: {e}")))?;
+        Ok((claims, key.kid.clone()))
     }
 
     /// Whether the (unverified) payload says our issuer issued it. Only ever used to decide

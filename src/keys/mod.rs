@@ -11,16 +11,22 @@ mod header;
 mod jwk;
 mod jws;
 mod kek;
+mod rewrap;
 mod ring;
+mod rotation;
+mod usage;
 
 pub use jwk::{RS256, public_jwk_thumbprint};
 pub use kek::Kek;
+pub use rewrap::{RewrapError, rewrap};
 pub use ring::generate_signing_key;
+pub use rotation::{Action, JWKS_MAX_AGE, RSA_BITS, RevokeError, Rotated, RotationPolicy, plan};
 
 use crate::store::{Store, StoreError};
 use aws_lc_rs::rand::SystemRandom;
 use ring::{ReloadRequest, Ring};
 use std::sync::{Arc, RwLock};
+use usage::UsageTally;
 
 /// A key-management failure.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +60,10 @@ pub struct KeyManager {
     issuer: Option<String>,
     /// Raised by [`KeyManager::verify`] on an unknown kid from our issuer.
     reload_request: ReloadRequest,
+    /// The rotation schedule.
+    policy: RotationPolicy,
+    /// Uses of each kid by presented tokens, not yet written to the store.
+    usage: UsageTally,
 }
 
 impl std::fmt::Debug for KeyManager {

@@ -4,6 +4,8 @@
 
 use super::header::PrerenderedHeaders;
 use super::jwk::{JwkSet, PublicJwk, RS256};
+use super::rotation::RotationPolicy;
+use super::usage::UsageTally;
 use super::{Kek, KeyError, KeyManager};
 use crate::clock::UnixTime;
 use crate::model::{KeyState, SigningKey};
@@ -45,14 +47,23 @@ impl Ring {
     /// [`KeyError::WrongKek`]: refusing to start beats serving with half a ring.
     fn build(kek: &Kek, stored: &[SigningKey]) -> Result<Ring, KeyError> {
         let mut keys = Vec::with_capacity(stored.len());
-        for record in stored {
+        // A revoked key is neither published nor trusted; it is not even decrypted.
+        for record in stored.iter().filter(|k| k.state != KeyState::Revoked) {
             if record.alg != RS256 {
                 return Err(KeyError::Crypto(format!(
                     "signing key {} has unsupported alg {}",
                     record.kid, record.alg
                 )));
             }
-            let mut pkcs8 = kek.open(&record.kid, &record.private_key_enc)?;
+            // Mid-rewrap a key is sealed under both KEKs: whichever ours opens will do.
+            let mut pkcs8 = match kek.open(&record.kid, &record.private_key_enc) {
+                Ok(pkcs8) => pkcs8,
+                Err(KeyError::WrongKek) => match &record.private_key_enc_rewrapped {
+                    Some(rewrapped) => kek.open(&record.kid, rewrapped)?,
+                    None => return Err(KeyError::WrongKek),
+                },
+                Err(e) => return Err(e),
+            };
             let parsed = RsaKeyPair::from_pkcs8(&pkcs8);
             pkcs8.fill(0);
             let signer = parsed.map_err(|e| {
@@ -145,9 +156,30 @@ pub async fn generate_signing_key(
     generation: i64,
     now: UnixTime,
 ) -> Result<SigningKey, KeyError> {
-    // Key generation takes tens of milliseconds of CPU: keep it off the async executor.
-    let (jwk, mut pkcs8) = tokio::task::spawn_blocking(|| {
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048)
+    generate_key(kek, 2048, generation, now).await
+}
+
+/// As [`generate_signing_key`], with a modulus of `bits` (2048, 3072 or 4096).
+pub(super) async fn generate_key(
+    kek: &Kek,
+    bits: u32,
+    generation: i64,
+    now: UnixTime,
+) -> Result<SigningKey, KeyError> {
+    let size = match bits {
+        2048 => KeySize::Rsa2048,
+        3072 => KeySize::Rsa3072,
+        4096 => KeySize::Rsa4096,
+        other => {
+            return Err(KeyError::Crypto(format!(
+                "RSA keys are 2048, 3072 or 4096 bits, not {other}"
+            )));
+        }
+    };
+    // Key generation takes tens of milliseconds of CPU (seconds for 4096 bits): keep it off
+    // the async executor.
+    let (jwk, mut pkcs8) = tokio::task::spawn_blocking(move || {
+        let pair = RsaKeyPair::generate(size)
             .map_err(|_| KeyError::Crypto("RSA key generation failed".into()))?;
         let der = pair
             .as_der()
@@ -165,6 +197,7 @@ pub async fn generate_signing_key(
         alg: RS256.into(),
         public_jwk,
         private_key_enc: sealed?,
+        private_key_enc_rewrapped: None,
         state: KeyState::Active,
         created_at: now,
         activates_at: now,
@@ -197,9 +230,20 @@ impl KeyManager {
         kek: Kek,
         now: UnixTime,
     ) -> Result<KeyManager, KeyError> {
+        Self::load_or_init_with(store, kek, now, RotationPolicy::default()).await
+    }
+
+    /// As [`KeyManager::load_or_init`], following `policy` (the first key's size, and later
+    /// rotation).
+    pub async fn load_or_init_with(
+        store: Arc<dyn Store>,
+        kek: Kek,
+        now: UnixTime,
+        policy: RotationPolicy,
+    ) -> Result<KeyManager, KeyError> {
         let mut stored = store.signing_keys().await?;
         if stored.is_empty() {
-            let first = generate_signing_key(&kek, 1, now).await?;
+            let first = generate_key(&kek, policy.rsa_bits, 1, now).await?;
             match store.insert_signing_key(&first).await {
                 Ok(()) => stored = vec![first],
                 // Another instance stored generation 1 first: theirs is the key.
@@ -218,6 +262,8 @@ impl KeyManager {
             rng: SystemRandom::new(),
             issuer: None,
             reload_request: ReloadRequest::default(),
+            policy,
+            usage: UsageTally::default(),
         })
     }
 

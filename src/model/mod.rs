@@ -433,6 +433,8 @@ pub enum KeyState {
     Active,
     /// Published so older tokens still verify; no longer signs.
     Retired,
+    /// Withdrawn by an operator (compromised): not published, verifies nothing.
+    Revoked,
 }
 
 impl KeyState {
@@ -442,6 +444,7 @@ impl KeyState {
             KeyState::Next => "next",
             KeyState::Active => "active",
             KeyState::Retired => "retired",
+            KeyState::Revoked => "revoked",
         }
     }
 }
@@ -453,6 +456,7 @@ impl FromStr for KeyState {
             "next" => Ok(KeyState::Next),
             "active" => Ok(KeyState::Active),
             "retired" => Ok(KeyState::Retired),
+            "revoked" => Ok(KeyState::Revoked),
             other => Err(format!("unknown key state '{other}'")),
         }
     }
@@ -468,9 +472,15 @@ pub struct SigningKey {
     pub public_jwk: String,
     /// AES-256-GCM: 12-byte nonce followed by ciphertext and tag, of the PKCS#8 DER private key.
     pub private_key_enc: Vec<u8>,
+    /// While `sesame keys rewrap` runs: the same private key sealed under the new KEK, stored
+    /// beside the old blob until it replaces it, so every key stays readable under one of the
+    /// two KEKs whatever step a crash interrupts.
+    pub private_key_enc_rewrapped: Option<Vec<u8>>,
     pub state: KeyState,
     pub created_at: UnixTime,
+    /// When it starts (or started) to sign.
     pub activates_at: UnixTime,
+    /// When it stopped signing (retired) or was revoked; `None` while next or active.
     pub retires_at: Option<UnixTime>,
     /// Unique, increasing; a conditional insert on it lets instances agree without a leader.
     pub generation: i64,
@@ -485,6 +495,15 @@ impl fmt::Debug for SigningKey {
             .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
+}
+
+/// How often tokens signed by one key were presented back to Sesame (userinfo,
+/// introspection), and when last: what tells an operator that retiring a key is safe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub kid: String,
+    pub uses: i64,
+    pub last_seen_at: UnixTime,
 }
 
 /// The login throttle for one key (a hashed email, or an IP).

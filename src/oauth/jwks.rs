@@ -1,11 +1,14 @@
-//! `GET /jwks`: the public signing keys (RFC 7517), pre-rendered by the key manager.
+//! `GET /jwks`: the public signing keys (RFC 7517) — next, active and retired, never a revoked
+//! one — pre-rendered by the key manager.
 
+use crate::keys;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
-/// How long verifiers may cache the key set. Rotation publishes a new key well before it
-/// signs, so a short cache is enough.
-pub const JWKS_MAX_AGE: u32 = 300;
+/// How long verifiers may cache the key set: [`keys::JWKS_MAX_AGE`]. Rotation publishes a
+/// new key `keys.prepublish` before it signs, and start-up refuses a `prepublish` that is not
+/// longer than this, so a verifier that honours the header always holds the signing key.
+pub const JWKS_MAX_AGE: i64 = keys::JWKS_MAX_AGE;
 
 /// `GET /jwks`
 pub async fn handle(state: web::Data<AppState>) -> HttpResponse {

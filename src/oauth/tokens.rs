@@ -231,17 +231,42 @@ pub fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
 }
 
+/// An access token whose signature and claims checked out ([`verify_access_token`]): its
+/// claims (it dereferences to them) and the `kid` of the key that signed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedAccessToken {
+    pub claims: AccessTokenClaims,
+    /// The signing key; [`check_live`] refuses it once an operator has revoked it.
+    pub kid: String,
+}
+
+impl std::ops::Deref for VerifiedAccessToken {
+    type Target = AccessTokenClaims;
+    fn deref(&self) -> &AccessTokenClaims {
+        &self.claims
+    }
+}
+
+impl PartialEq<AccessTokenClaims> for VerifiedAccessToken {
+    fn eq(&self, other: &AccessTokenClaims) -> bool {
+        self.claims == *other
+    }
+}
+
 /// Verifies an access token on its own: signature and `typ: at+jwt` (so ID tokens are
 /// refused), `iss` == `issuer`, `aud` == `issuer`, `exp > now`, `iat` not beyond the skew.
-/// Revocation and the subject need the store: [`validate_access_token`] adds them.
+/// Revocation (of the token or its key) and the subject need the store: [`check_live`] adds
+/// them.
 pub fn verify_access_token(
     keys: &KeyManager,
     issuer: &str,
     token: &str,
     now: UnixTime,
-) -> Result<AccessTokenClaims, KeyError> {
+) -> Result<VerifiedAccessToken, KeyError> {
     // RFC 9068 §4: typ, signature, iss, aud, exp.
-    let claims: AccessTokenClaims = keys.verify(token, Some(ACCESS_TOKEN_TYP))?;
+    // Presented back to us: counts one use of the signing key (`sesame keys list`).
+    let (claims, kid): (AccessTokenClaims, String) =
+        keys.verify_presented(token, Some(ACCESS_TOKEN_TYP), now)?;
     let invalid = |reason: &str| Err(KeyError::InvalidToken(reason.to_string()));
     if claims.iss != issuer {
         return invalid("wrong iss");
@@ -259,7 +284,7 @@ pub fn verify_access_token(
     if !claims.is_for_user() && claims.sub != claims.client_id {
         return invalid("a client token whose sub is not its client");
     }
-    Ok(claims)
+    Ok(VerifiedAccessToken { claims, kid })
 }
 
 /// Why a presented bearer access token was refused. Every variant but `Store` is RFC 6750
@@ -272,6 +297,9 @@ pub enum BearerError {
     /// The `jti` is on the deny-list.
     #[error("the access token has been revoked")]
     Revoked,
+    /// An operator revoked the key that signed it (`sesame keys revoke`).
+    #[error("the key that signed the access token has been revoked")]
+    RevokedKey,
     /// A person's token whose user is unknown or disabled.
     #[error("the access token's subject is not an active user")]
     InactiveUser,
@@ -311,17 +339,26 @@ pub async fn validate_access_token(
     check_live(store, accounts, claims).await
 }
 
-/// The store half of [`validate_access_token`], for claims [`verify_access_token`] already
-/// passed: the deny-list, then — for a person's token — an active user. Split out so that a
-/// caller can first decide, without any I/O, whether it may look at the token at all
-/// (introspection of another client's token must cost and reveal nothing).
+/// The store half of [`validate_access_token`], for a token [`verify_access_token`] already
+/// passed: the deny-list, then whether its signing key was revoked, then — for a person's
+/// token — an active user. Split out so that a caller can first decide, without any I/O,
+/// whether it may look at the token at all (introspection of another client's token must cost
+/// and reveal nothing).
+///
+/// The key is looked up in the store rather than only in this instance's key ring, so a key
+/// revoked by `sesame keys revoke` (another process) stops verifying here at once, not at the
+/// next reload of the ring.
 pub async fn check_live(
     store: &dyn Store,
     accounts: &Accounts,
-    claims: AccessTokenClaims,
+    verified: VerifiedAccessToken,
 ) -> Result<ValidatedAccessToken, BearerError> {
+    let VerifiedAccessToken { claims, kid } = verified;
     if store.is_access_token_revoked(&claims.jti).await? {
         return Err(BearerError::Revoked);
+    }
+    if store.is_signing_key_revoked(&kid).await? {
+        return Err(BearerError::RevokedKey);
     }
     let subject = if claims.is_for_user() {
         let user = accounts

@@ -9,8 +9,8 @@
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, PlannedToken, Scope,
-    Session, SigningKey, Throttle, User, UserId,
+    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, KeyState, KeyUsage,
+    PlannedToken, Scope, Session, SigningKey, Throttle, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -231,7 +231,12 @@ pub trait ConsentStore {
     ) -> StoreResult<Consent>;
 }
 
-/// Signing keys.
+/// Signing keys, their lifecycle and their usage counters.
+///
+/// Every change is one conditional single-record write, so any number of instances (and the
+/// operator's CLI) may race on it without a leader: a key is created by an insert on its unique
+/// generation (of racing creators, one wins, the others get [`Conflict::Generation`]), and a
+/// state moves only from the state its caller saw.
 #[async_trait]
 pub trait KeyStore {
     /// Inserts a key; [`Conflict::Generation`] if another instance already wrote this
@@ -239,6 +244,38 @@ pub trait KeyStore {
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
     /// All keys, by generation.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    /// Moves the key `kid` to `to` if its state is one of `from`, setting `activates_at` and
+    /// `retires_at` where given; `true` if this call moved it. Of racing callers, one wins.
+    async fn transition_signing_key(
+        &self,
+        kid: &str,
+        from: &[KeyState],
+        to: KeyState,
+        activates_at: Option<UnixTime>,
+        retires_at: Option<UnixTime>,
+    ) -> StoreResult<bool>;
+    /// Whether the key `kid` is stored as revoked (one lookup by kid; the bearer check asks it
+    /// so that a revocation takes effect at once on every instance).
+    async fn is_signing_key_revoked(&self, kid: &str) -> StoreResult<bool>;
+    /// Deletes the key `kid` if its state is `state`; `true` if this call deleted it.
+    async fn delete_signing_key(&self, kid: &str, state: KeyState) -> StoreResult<bool>;
+    /// First step of a rewrap: stores `rewrapped` (the private key sealed under the new KEK)
+    /// beside the key's blob, if that blob is still `current`; `true` if stored. The key stays
+    /// readable under the old KEK (its blob) and the new one (the staged blob).
+    async fn stage_rewrapped_key(
+        &self,
+        kid: &str,
+        current: &[u8],
+        rewrapped: &[u8],
+    ) -> StoreResult<bool>;
+    /// Second step: the staged blob replaces the key's blob and the staging is cleared, in one
+    /// write, if the staged blob is still `rewrapped`; `true` if this call did it.
+    async fn commit_rewrapped_key(&self, kid: &str, rewrapped: &[u8]) -> StoreResult<bool>;
+    /// Adds `uses` to the usage counter of `kid` (creating it) and moves its `last_seen_at`
+    /// forward to `seen_at` (never back): one atomic upsert, so concurrent flushes all count.
+    async fn record_key_usage(&self, kid: &str, uses: i64, seen_at: UnixTime) -> StoreResult<()>;
+    /// Every usage counter.
+    async fn key_usage(&self) -> StoreResult<Vec<KeyUsage>>;
 }
 
 /// Login throttling counters, keyed by an opaque string (e.g. a hashed email).

@@ -29,19 +29,18 @@
 
 use super::{
     AccessTokenDenyList, AuthorizationRequestStore, ClientStore, CodeStore, Conflict, ConsentStore,
-    KeyStore, SessionStore, Store, StoreError, StoreResult, ThrottleStore, UserStore,
+    SessionStore, Store, StoreError, StoreResult, ThrottleStore, UserStore,
 };
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, PlannedToken, RequestedClaims, Scope, Session, SigningKey, Throttle,
-    TokenEndpointAuthMethod, User, UserId,
+    IssuedToken, PlannedToken, RequestedClaims, Scope, Session, Throttle, TokenEndpointAuthMethod,
+    User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{self, Binary, Bson, DateTime, Document, doc};
+use mongodb::bson::{self, Bson, DateTime, Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{
     Acknowledgment, ClientOptions, ConnectionString, DatabaseOptions, IndexOptions, ReadConcern,
@@ -50,6 +49,9 @@ use mongodb::options::{
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+mod keys;
+use keys::KeyDoc;
 
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "sesame";
@@ -651,22 +653,6 @@ struct ConsentDoc {
     granted_at: i64,
 }
 
-/// `signing_keys`: `_id` is the kid; `generation` is unique.
-#[derive(Debug, Serialize, Deserialize)]
-struct KeyDoc {
-    #[serde(rename = "_id")]
-    kid: String,
-    alg: String,
-    public_jwk: String,
-    /// BSON binary (generic subtype): nonce ‖ ciphertext ‖ tag.
-    private_key_enc: Binary,
-    state: KeyState,
-    created_at: i64,
-    activates_at: i64,
-    retires_at: Option<i64>,
-    generation: i64,
-}
-
 /// `throttles`: `_id` is the opaque throttle key.
 #[derive(Debug, Serialize, Deserialize)]
 struct ThrottleDoc {
@@ -1096,61 +1082,6 @@ impl ConsentStore for MongoStore {
         Err(StoreError::Backend(
             "the consent kept vanishing between update and insert".into(),
         ))
-    }
-}
-
-#[async_trait]
-impl KeyStore for MongoStore {
-    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
-        let document = KeyDoc {
-            kid: key.kid.clone(),
-            alg: key.alg.clone(),
-            public_jwk: key.public_jwk.clone(),
-            private_key_enc: Binary {
-                subtype: BinarySubtype::Generic,
-                bytes: key.private_key_enc.clone(),
-            },
-            state: key.state,
-            created_at: key.created_at,
-            activates_at: key.activates_at,
-            retires_at: key.retires_at,
-            generation: key.generation,
-        };
-        // The unique generation makes this the conditional write instances agree by.
-        self.keys.insert_one(document).await.map_err(|e| {
-            write_error(
-                e,
-                Conflict::Kid,
-                &[(index::KEYS_GENERATION, Conflict::Generation)],
-            )
-        })?;
-        Ok(())
-    }
-
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
-        let keys: Vec<KeyDoc> = self
-            .keys
-            .find(doc! {})
-            .sort(doc! { "generation": 1 })
-            .await
-            .map_err(backend)?
-            .try_collect()
-            .await
-            .map_err(backend)?;
-        Ok(keys
-            .into_iter()
-            .map(|k| SigningKey {
-                kid: k.kid,
-                alg: k.alg,
-                public_jwk: k.public_jwk,
-                private_key_enc: k.private_key_enc.bytes,
-                state: k.state,
-                created_at: k.created_at,
-                activates_at: k.activates_at,
-                retires_at: k.retires_at,
-                generation: k.generation,
-            })
-            .collect())
     }
 }
 

@@ -8,13 +8,12 @@
 
 use super::{
     AccessTokenDenyList, AuthorizationRequestStore, ClientStore, CodeStore, Conflict, ConsentStore,
-    KeyStore, SessionStore, Store, StoreError, StoreResult, ThrottleStore, UserStore,
+    SessionStore, Store, StoreError, StoreResult, ThrottleStore, UserStore,
 };
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, PlannedToken, Scope, Session, SigningKey, Throttle,
-    TokenEndpointAuthMethod, User, UserId,
+    IssuedToken, PlannedToken, Scope, Session, Throttle, TokenEndpointAuthMethod, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -27,6 +26,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod keys;
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -262,21 +263,6 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
         created_at: col(row, "created_at")?,
         last_seen_at: col(row, "last_seen_at")?,
         expires_at: col(row, "expires_at")?,
-    })
-}
-
-fn key_from_row(row: &SqliteRow) -> StoreResult<SigningKey> {
-    let state: String = col(row, "state")?;
-    Ok(SigningKey {
-        kid: col(row, "kid")?,
-        alg: col(row, "alg")?,
-        public_jwk: col(row, "public_jwk")?,
-        private_key_enc: col(row, "private_key_enc")?,
-        state: state.parse::<KeyState>().map_err(corrupt)?,
-        created_at: col(row, "created_at")?,
-        activates_at: col(row, "activates_at")?,
-        retires_at: col(row, "retires_at")?,
-        generation: col(row, "generation")?,
     })
 }
 
@@ -724,39 +710,6 @@ impl ConsentStore for SqliteStore {
             scopes: from_json(&col::<String>(&row, "scopes")?)?,
             granted_at: col(&row, "granted_at")?,
         })
-    }
-}
-
-#[async_trait]
-impl KeyStore for SqliteStore {
-    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_key_enc, state, created_at, \
-             activates_at, retires_at, generation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(key.kid.as_str())
-        .bind(key.alg.as_str())
-        .bind(key.public_jwk.as_str())
-        .bind(key.private_key_enc.as_slice())
-        .bind(key.state.as_str())
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retires_at)
-        .bind(key.generation)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
-        sqlx::query("SELECT * FROM signing_keys ORDER BY generation")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(key_from_row)
-            .collect()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The jobs Sesame runs today: the purge of expired rows and the key-ring reload.
+//! The jobs Sesame runs: the purge of expired rows, the key-ring reload, key rotation and the
+//! flush of per-key usage counts.
 
 use super::{Job, TaskError};
 use crate::clock::UnixTime;
@@ -49,7 +50,8 @@ impl Job for Purge {
     }
 }
 
-/// Re-reads the key ring from the store every minute of Sesame's clock, so keys another
+/// Re-reads the key ring from the store every `keys.reload_interval` (a minute by default) of
+/// Sesame's clock, so keys another
 /// instance wrote (rotation) are published and accepted here too; and at once when a token of
 /// our issuer names a kid the ring does not hold, at most once per
 /// [`KeyReload::MIN_SECONDS_BETWEEN`] so that garbage tokens cannot hammer the store.
@@ -60,7 +62,7 @@ pub struct KeyReload {
 }
 
 impl KeyReload {
-    /// Seconds between scheduled reloads.
+    /// Seconds between scheduled reloads by default (`keys.reload_interval`).
     pub const PERIOD: i64 = 60;
     /// The shortest gap between two reloads that an unknown kid asks for.
     pub const MIN_SECONDS_BETWEEN: i64 = 10;
@@ -81,7 +83,7 @@ impl Job for KeyReload {
     }
 
     fn period(&self) -> i64 {
-        Self::PERIOD
+        self.keys.policy().reload_interval
     }
 
     /// The ring was loaded moments ago, at start-up.
@@ -108,6 +110,78 @@ impl Job for KeyReload {
         if self.keys.reload().await? {
             tracing::info!(active = ?self.keys.active_kid().ok(), "signing keys reloaded");
         }
+        Ok(())
+    }
+}
+
+/// Applies the rotation policy ([`crate::keys::plan`]) once a minute of Sesame's clock: publishes
+/// the next key, activates it when due, retires and removes old keys. Every step is a
+/// conditional write, so every instance runs this job and exactly one carries out each step.
+pub struct KeyRotation {
+    keys: Arc<KeyManager>,
+}
+
+impl KeyRotation {
+    /// Seconds between two looks at the schedule.
+    pub const PERIOD: i64 = 60;
+
+    /// The rotation of `keys`, by its policy.
+    pub fn new(keys: Arc<KeyManager>) -> KeyRotation {
+        KeyRotation { keys }
+    }
+}
+
+#[async_trait]
+impl Job for KeyRotation {
+    fn name(&self) -> &'static str {
+        "key-rotation"
+    }
+
+    fn period(&self) -> i64 {
+        Self::PERIOD
+    }
+
+    async fn tick(&self, now: UnixTime) -> Result<(), TaskError> {
+        for action in self.keys.rotate_due(now).await? {
+            tracing::info!(?action, "key rotation step");
+        }
+        Ok(())
+    }
+}
+
+/// Writes the per-key usage counts (tokens presented back at userinfo and introspection) to
+/// the store once a minute of Sesame's clock, for `sesame keys list`.
+pub struct KeyUsageFlush {
+    keys: Arc<KeyManager>,
+}
+
+impl KeyUsageFlush {
+    /// Seconds between flushes.
+    pub const PERIOD: i64 = 60;
+
+    /// The flush of `keys`' counts.
+    pub fn new(keys: Arc<KeyManager>) -> KeyUsageFlush {
+        KeyUsageFlush { keys }
+    }
+}
+
+#[async_trait]
+impl Job for KeyUsageFlush {
+    fn name(&self) -> &'static str {
+        "key-usage"
+    }
+
+    fn period(&self) -> i64 {
+        Self::PERIOD
+    }
+
+    /// Nothing has been counted at start.
+    fn runs_at_start(&self) -> bool {
+        false
+    }
+
+    async fn tick(&self, _now: UnixTime) -> Result<(), TaskError> {
+        self.keys.flush_usage().await?;
         Ok(())
     }
 }

@@ -13,7 +13,7 @@
 
 mod jobs;
 
-pub use jobs::{KeyReload, Purge};
+pub use jobs::{KeyReload, KeyRotation, KeyUsageFlush, Purge};
 
 use crate::clock::{Clock, UnixTime};
 use crate::keys::{KeyError, KeyManager};
@@ -63,11 +63,14 @@ pub trait Job: Send + Sync {
     async fn tick(&self, now: UnixTime) -> Result<(), TaskError>;
 }
 
-/// The jobs every Sesame runs: the purge of expired rows and the key-ring reload.
+/// The jobs every Sesame runs: the purge of expired rows, the key-ring reload, key rotation
+/// and the flush of key usage counts.
 pub fn standard(store: Arc<dyn Store>, keys: Arc<KeyManager>) -> Tasks {
     Tasks::new()
         .with(Purge::new(store))
-        .with(KeyReload::new(keys))
+        .with(KeyReload::new(keys.clone()))
+        .with(KeyRotation::new(keys.clone()))
+        .with(KeyUsageFlush::new(keys))
 }
 
 /// A set of jobs, not yet running.

@@ -26,3 +26,6 @@ mod userinfo;
 // The token lifecycle (issue 8): revocation and introspection.
 mod introspection;
 mod revocation;
+
+// Signing-key rotation, operator commands and encryption at rest (issue 7).
+mod key_rotation;

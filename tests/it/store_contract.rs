@@ -56,7 +56,7 @@ then `SESAME_TEST_MONGODB_URI='mongodb://127.0.0.1:27017/?directConnection=true'
 /// The MongoDB URL to test against. `None` only when no MongoDB run was asked for (plain
 /// `cargo test` on a machine without one); when `SESAME_TEST_REQUIRE_MONGODB=1` (set by
 /// `scripts/test`) a missing URL fails the test instead of passing it trivially.
-fn mongodb_uri() -> Option<String> {
+pub(crate) fn mongodb_uri() -> Option<String> {
     match std::env::var("SESAME_TEST_MONGODB_URI") {
         Ok(uri) if !uri.trim().is_empty() => Some(uri),
         _ => {
@@ -75,7 +75,7 @@ fn mongodb_uri() -> Option<String> {
 
 /// `uri` with its path (the database) replaced by `database`; hosts, credentials and options
 /// are kept.
-fn with_database(uri: &str, database: &str) -> String {
+pub(crate) fn with_database(uri: &str, database: &str) -> String {
     let (scheme, rest) = uri.split_once("://").expect("a mongodb:// URL");
     let (before_query, query) = match rest.split_once('?') {
         Some((before, query)) => (before, Some(query)),
@@ -180,7 +180,7 @@ async fn mongodb_store_passes_contract() {
 }
 
 /// Drops a test database (URL, name) when dropped, also when the test panics.
-struct DropDatabase(String, String);
+pub(crate) struct DropDatabase(pub(crate) String, pub(crate) String);
 
 impl Drop for DropDatabase {
     fn drop(&mut self) {

@@ -38,6 +38,10 @@ async fn key_written_elsewhere(server: &TestServer, state: KeyState) -> SigningK
         .await
         .expect("generate");
     key.state = state;
+    // A next key signs only when due: a rotation period from now, as the policy would plan it.
+    if state == KeyState::Next {
+        key.activates_at = server.now() + server.state.config.key_policy.rotation_period;
+    }
     server
         .state
         .store

@@ -18,6 +18,9 @@ use sesame::store::{Conflict, Store, StoreError, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+// Signing-key lifecycle and usage (issue 7).
+mod keys;
+
 /// The instant every test treats as "now".
 pub const NOW: UnixTime = 1_700_000_000;
 
@@ -89,7 +92,7 @@ contract_tests![
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
     let mut failed = Vec::new();
-    for (name, test) in TESTS {
+    for (name, test) in TESTS.iter().chain(keys::TESTS) {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
             let reason = match error.try_into_panic() {
@@ -107,7 +110,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         failed.is_empty(),
         "{} of {} store contract tests failed:\n  {}",
         failed.len(),
-        TESTS.len(),
+        TESTS.len() + keys::TESTS.len(),
         failed.join("\n  ")
     );
 }
@@ -257,6 +260,7 @@ fn new_key(generation: i64) -> SigningKey {
         alg: "RS256".into(),
         public_jwk: format!(r#"{{"kty":"RSA","n":"{}","e":"AQAB"}}"#, random_id()),
         private_key_enc: random_bytes::<48>().to_vec(),
+        private_key_enc_rewrapped: None,
         state: KeyState::Active,
         created_at: NOW,
         activates_at: NOW,
