@@ -60,6 +60,7 @@ pub struct FileConfig {
     pub authorize: AuthorizeFile,
     pub introspection: IntrospectionFile,
     pub log: LogFile,
+    pub store: StoreFile,
 }
 
 /// `[tokens]`
@@ -124,6 +125,22 @@ pub struct IntrospectionFile {
     pub per_client_per_minute: u32,
 }
 
+/// `[store]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreFile {
+    /// Seconds `serve` keeps retrying an unreachable database at start-up before it exits.
+    pub connect_timeout: u64,
+}
+
+impl Default for StoreFile {
+    fn default() -> Self {
+        Self {
+            connect_timeout: 30,
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -148,6 +165,7 @@ impl Default for FileConfig {
             authorize: AuthorizeFile::default(),
             introspection: IntrospectionFile::default(),
             log: LogFile::default(),
+            store: StoreFile::default(),
         }
     }
 }
@@ -266,6 +284,8 @@ pub struct Config {
     pub introspection_per_client_per_minute: u32,
     pub log_json: bool,
     pub log_level: String,
+    /// How long start-up retries an unreachable database before giving up.
+    pub store_connect_timeout: std::time::Duration,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
     /// logged at start-up.
     pub ignored_env: Vec<String>,
@@ -426,6 +446,25 @@ impl FileConfig {
                 "must be between 64 and 1024",
             ));
         }
+        if self.password.min_length > self.password.max_length {
+            return Err(invalid(
+                "password.min_length",
+                format!(
+                    "must not exceed password.max_length, but password.min_length = {} > \
+                     password.max_length = {}",
+                    self.password.min_length, self.password.max_length
+                ),
+            ));
+        }
+        if self.store.connect_timeout > 3600 {
+            return Err(invalid(
+                "store.connect_timeout",
+                format!(
+                    "must be between 0 and 3600 seconds, got {}",
+                    self.store.connect_timeout
+                ),
+            ));
+        }
         if self.password.max_concurrent_hashes == 0 {
             return Err(invalid(
                 "password.max_concurrent_hashes",
@@ -520,6 +559,7 @@ impl FileConfig {
             introspection_per_client_per_minute: self.introspection.per_client_per_minute,
             log_json,
             log_level: self.log.level,
+            store_connect_timeout: std::time::Duration::from_secs(self.store.connect_timeout),
             ignored_env: Vec::new(),
         })
     }
@@ -720,6 +760,38 @@ mod tests {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn a_minimum_password_length_above_the_maximum_is_refused_naming_both_keys() {
+        let err = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_PASSWORD__MIN_LENGTH", "100"),
+                ("SESAME_PASSWORD__MAX_LENGTH", "64"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("password.min_length") && err.contains("password.max_length = 64"),
+            "{err}"
+        );
+        let equal = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_PASSWORD__MIN_LENGTH", "64"),
+                ("SESAME_PASSWORD__MAX_LENGTH", "64"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (equal.password_min_length, equal.password_max_length),
+            (64, 64)
+        );
+        let err = Config::load_with_env(None, env(&[("SESAME_STORE__CONNECT_TIMEOUT", "3601")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("`store.connect_timeout`"), "{err}");
     }
 
     #[test]

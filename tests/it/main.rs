@@ -24,3 +24,6 @@ mod userinfo;
 // The token lifecycle (issue 8): revocation and introspection.
 mod introspection;
 mod revocation;
+
+// Database outages (issue 7, item 4).
+mod outage;
