@@ -87,8 +87,10 @@ pub struct SessionFile {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginFile {
+    /// Consecutive wrong passwords per account before its logins are throttled.
     pub free_attempts: i64,
     pub max_lock_seconds: i64,
+    /// Failed logins (only) per client address per minute.
     pub per_ip_per_minute: u32,
 }
 

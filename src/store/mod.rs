@@ -279,6 +279,14 @@ pub trait ThrottleStore {
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Reading a login-throttling counter without counting anything: whether an account is locked
+/// is decided before its password is checked, and only a wrong password counts.
+#[async_trait]
+pub trait ThrottleStateStore {
+    /// The counter under `key` as stored, or `None` if there is none (never failed, or cleared).
+    async fn throttle_state(&self, key: &str) -> StoreResult<Option<Throttle>>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -291,6 +299,7 @@ pub trait Store:
     + ConsentStore
     + KeyStore
     + ThrottleStore
+    + ThrottleStateStore
     + Send
     + Sync
 {

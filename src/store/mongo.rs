@@ -51,6 +51,8 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod throttle_state;
+
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "sesame";
 

@@ -28,6 +28,8 @@ use sqlx::{Row, Sqlite};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod throttle_state;
+
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in a file-backed pool; WAL lets readers run beside the one writer.

@@ -27,3 +27,6 @@ mod revocation;
 
 // Database outages (issue 7, item 4).
 mod outage;
+
+// Login throttling that fits real traffic (issue 9, item 5).
+mod throttling;

@@ -18,6 +18,8 @@ use sesame::store::{Conflict, Store, StoreError, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod throttle_state;
+
 /// The instant every test treats as "now".
 pub const NOW: UnixTime = 1_700_000_000;
 
@@ -89,7 +91,7 @@ contract_tests![
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
     let mut failed = Vec::new();
-    for (name, test) in TESTS {
+    for (name, test) in TESTS.iter().chain(throttle_state::TESTS) {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
             let reason = match error.try_into_panic() {
