@@ -296,6 +296,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn set_password_takes_the_user_and_requires_password_stdin() {
+        use clap::Parser;
+        let cli = crate::cli::tests::parse(&[
+            "user",
+            "set-password",
+            "ada@example.com",
+            "--password-stdin",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Some(crate::cli::Command::User(UserCommand::SetPassword { user, .. }))
+                if user == "ada@example.com"
+        ));
+        assert!(
+            crate::cli::Cli::try_parse_from(["sesame", "user", "set-password", "ada@example.com"])
+                .is_err(),
+            "the password only ever comes from stdin"
+        );
+    }
+
     #[tokio::test]
     async fn set_password_replaces_the_hash_and_ends_the_users_sessions() {
         let store = crate::store::open("sqlite::memory:").await.unwrap();

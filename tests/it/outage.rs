@@ -7,18 +7,39 @@
 //! `store.connect_timeout` with the URL's password redacted.
 
 use crate::harness::{
-    AuthRequest, PASSWORD, TestClient, TestServer, assert_oauth_error, header, new_kek, rp_http,
+    AuthRequest, PASSWORD, Person, TestClient, TestServer, assert_oauth_error, header,
+    hidden_input, new_kek, rp_http,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// What a code flow left behind before the outage: a code not yet redeemed and an access token.
+/// What a code flow left behind before the outage: a code not yet redeemed, an access token,
+/// and a person looking at a login form.
 struct Before {
     client: TestClient,
     code: String,
     request: AuthRequest,
     access_token: String,
+    person: Person,
+    login_form: String,
+}
+
+/// Submits the login form `html` (shown earlier) with the test user's right password.
+async fn submit_shown_login_form(person: &Person, html: &str) -> reqwest::Response {
+    let request = hidden_input(html, "request").expect("hidden input `request`");
+    let csrf = hidden_input(html, "csrf_token").expect("hidden input `csrf_token`");
+    person
+        .post_form(
+            "/login",
+            &[
+                ("request", request.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("email", "outage@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
 }
 
 /// Registers a client and a user, mints one access token and leaves one code unredeemed.
@@ -35,12 +56,44 @@ async fn before_the_outage(server: &TestServer) -> Before {
     let (code, request) = server
         .code_for(&server.person(), &client, "outage@example.com")
         .await;
+    let person = server.person();
+    let login = person.location(&person.get(&server.auth_request(&client, &[]).url).await);
+    let login_form = person.page(&login, "login").await;
     Before {
         client,
         code,
         request,
         access_token,
+        person,
+        login_form,
     }
+}
+
+/// Asserts the friendly 503 page: HTML, no redirect, `Retry-After`, no incident id.
+async fn assert_unavailable_page(resp: reqwest::Response, what: &str) {
+    let status = resp.status().as_u16();
+    let content_type = header(&resp, "content-type");
+    let location = header(&resp, "location");
+    let retry_after = header(&resp, "retry-after");
+    let html = resp.text().await.unwrap_or_default();
+    assert_eq!(status, 503, "{what} during the outage: {html}");
+    assert!(
+        content_type.starts_with("text/html"),
+        "{what}: {content_type}"
+    );
+    assert!(
+        location.is_empty(),
+        "{what}: no redirect during an outage: {location}"
+    );
+    assert!(!retry_after.is_empty(), "{what}: Retry-After on the page");
+    assert!(
+        html.contains("Temporarily unavailable") && html.contains("try again"),
+        "{what}: a friendly page: {html}"
+    );
+    assert!(
+        !html.contains("ncident"),
+        "{what}: an outage is not an incident: {html}"
+    );
 }
 
 /// During the outage: 503 everywhere it matters, in the right shape, with `Retry-After`.
@@ -56,27 +109,11 @@ async fn assert_unavailable(server: &TestServer, before: &Before) {
 
     // A hosted page: a fresh sign-in must write its pending request, and cannot.
     let request = server.auth_request(&before.client, &[]);
-    let resp = server.person().get(&request.url).await;
-    let status = resp.status().as_u16();
-    let content_type = header(&resp, "content-type");
-    let location = header(&resp, "location");
-    let retry_after = header(&resp, "retry-after");
-    let html = resp.text().await.unwrap_or_default();
-    assert_eq!(status, 503, "/authorize during the outage: {html}");
-    assert!(content_type.starts_with("text/html"), "{content_type}");
-    assert!(
-        location.is_empty(),
-        "no redirect during an outage: {location}"
-    );
-    assert!(!retry_after.is_empty(), "Retry-After on the page");
-    assert!(
-        html.contains("Temporarily unavailable") && html.contains("try again"),
-        "a friendly page: {html}"
-    );
-    assert!(
-        !html.contains("ncident"),
-        "an outage is not an incident: {html}"
-    );
+    assert_unavailable_page(server.person().get(&request.url).await, "/authorize").await;
+    // The login form shown before the outage, submitted with the right password: finishing
+    // the sign-in must take the pending request, and cannot.
+    let resp = submit_shown_login_form(&before.person, &before.login_form).await;
+    assert_unavailable_page(resp, "POST /login").await;
 
     let resp = rp_http().get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(resp.status(), 503, "/readyz is not ready");
@@ -119,6 +156,10 @@ async fn assert_resumed(server: &TestServer, before: &Before) {
     );
     let (status, _, body) = server.userinfo(&before.access_token).await;
     assert_eq!(status, 200, "userinfo after the outage: {body}");
+    // The sign-in that failed during the outage left its request pending: it finishes now.
+    let resp = submit_shown_login_form(&before.person, &before.login_form).await;
+    let callback = before.person.location(&resp);
+    assert!(callback.contains("code="), "{callback}");
     let callback = server
         .person()
         .sign_in(
@@ -313,6 +354,16 @@ async fn mongodb_stopped_and_restarted_under_a_running_server_answers_503_then_r
     assert_eq!(status, 503, "userinfo cannot check revocation: {body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(json["error"], "temporarily_unavailable");
+    for endpoint in ["/introspect", "/revoke"] {
+        let resp = rp_http()
+            .post(server.url(endpoint))
+            .basic_auth(&before.client.client_id, before.client.secret.as_deref())
+            .form(&[("token", before.access_token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_oauth_error(resp, 503, "temporarily_unavailable").await;
+    }
 
     db.restart();
     db.wait_ready(&url).await;
