@@ -105,6 +105,10 @@ impl SqliteStore {
                     .journal_mode(SqliteJournalMode::Wal);
                 SqlitePoolOptions::new()
                     .max_connections(FILE_POOL_SIZE)
+                    // While the database is locked every connection waits out the busy
+                    // timeout; a request then waits no longer than that for a connection
+                    // either (sqlx's default is 30 s), and fails as unavailable.
+                    .acquire_timeout(BUSY_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(backend)?
