@@ -124,6 +124,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unopenable_database_is_retried_until_the_timeout_then_named() {
+        // procfs refuses new directories, even to root: the file can never be created.
+        let url = "sqlite:///proc/sesame-no-such-dir/sesame.db";
+        let started = Instant::now();
+        let error = match open_patiently(url, Duration::from_millis(1200)).await {
+            Ok(_) => panic!("a database under /proc must not open"),
+            Err(e) => e,
+        };
+        assert!(started.elapsed() >= Duration::from_millis(1200));
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "the database is unavailable: cannot reach {url} within 1 s ("
+            )),
+            "{message}"
+        );
+        let attempts: u32 = message
+            .split(" s (")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("an attempt count");
+        assert!(attempts >= 2, "it retried: {message}");
+    }
+
+    #[tokio::test]
     async fn a_malformed_url_fails_at_once_without_retrying() {
         let started = Instant::now();
         let error = match open_patiently("mongodb://", Duration::from_secs(30)).await {
