@@ -62,6 +62,7 @@ pub struct FileConfig {
     pub metrics: MetricsFile,
     pub keys: KeysFile,
     pub log: LogFile,
+    pub store: StoreFile,
 }
 
 /// `[keys]`: signing-key rotation (see `keys::rotation`).
@@ -118,8 +119,10 @@ pub struct SessionFile {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginFile {
+    /// Consecutive wrong passwords per account before its logins are throttled.
     pub free_attempts: i64,
     pub max_lock_seconds: i64,
+    /// Failed logins (only) per client address per minute.
     pub per_ip_per_minute: u32,
 }
 
@@ -164,6 +167,22 @@ pub struct MetricsFile {
     pub listen: String,
 }
 
+/// `[store]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreFile {
+    /// Seconds `serve` keeps retrying an unreachable database at start-up before it exits.
+    pub connect_timeout: u64,
+}
+
+impl Default for StoreFile {
+    fn default() -> Self {
+        Self {
+            connect_timeout: 30,
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -190,6 +209,7 @@ impl Default for FileConfig {
             metrics: MetricsFile::default(),
             keys: KeysFile::default(),
             log: LogFile::default(),
+            store: StoreFile::default(),
         }
     }
 }
@@ -320,6 +340,8 @@ pub struct Config {
     pub key_policy: crate::keys::RotationPolicy,
     pub log_json: bool,
     pub log_level: String,
+    /// How long start-up retries an unreachable database before giving up.
+    pub store_connect_timeout: std::time::Duration,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
     /// logged at start-up.
     pub ignored_env: Vec<String>,
@@ -486,6 +508,25 @@ impl FileConfig {
                 "must be between 64 and 1024",
             ));
         }
+        if self.password.min_length > self.password.max_length {
+            return Err(invalid(
+                "password.min_length",
+                format!(
+                    "must not exceed password.max_length, but password.min_length = {} > \
+                     password.max_length = {}",
+                    self.password.min_length, self.password.max_length
+                ),
+            ));
+        }
+        if self.store.connect_timeout > 3600 {
+            return Err(invalid(
+                "store.connect_timeout",
+                format!(
+                    "must be between 0 and 3600 seconds, got {}",
+                    self.store.connect_timeout
+                ),
+            ));
+        }
         if self.password.max_concurrent_hashes == 0 {
             return Err(invalid(
                 "password.max_concurrent_hashes",
@@ -582,6 +623,7 @@ impl FileConfig {
             key_policy,
             log_json,
             log_level: self.log.level,
+            store_connect_timeout: std::time::Duration::from_secs(self.store.connect_timeout),
             ignored_env: Vec::new(),
         })
     }
@@ -855,6 +897,38 @@ mod tests {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn a_minimum_password_length_above_the_maximum_is_refused_naming_both_keys() {
+        let err = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_PASSWORD__MIN_LENGTH", "100"),
+                ("SESAME_PASSWORD__MAX_LENGTH", "64"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("password.min_length") && err.contains("password.max_length = 64"),
+            "{err}"
+        );
+        let equal = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_PASSWORD__MIN_LENGTH", "64"),
+                ("SESAME_PASSWORD__MAX_LENGTH", "64"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (equal.password_min_length, equal.password_max_length),
+            (64, 64)
+        );
+        let err = Config::load_with_env(None, env(&[("SESAME_STORE__CONNECT_TIMEOUT", "3601")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("`store.connect_timeout`"), "{err}");
     }
 
     #[test]

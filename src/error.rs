@@ -30,6 +30,7 @@ pub enum OAuthErrorCode {
     InsufficientScope,
     RequestNotSupported,
     RequestUriNotSupported,
+    TemporarilyUnavailable,
 }
 
 impl OAuthErrorCode {
@@ -53,6 +54,7 @@ impl OAuthErrorCode {
             InsufficientScope => "insufficient_scope",
             RequestNotSupported => "request_not_supported",
             RequestUriNotSupported => "request_uri_not_supported",
+            TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -118,6 +120,15 @@ impl OAuthError {
         )
     }
 
+    /// `temporarily_unavailable` (RFC 6749 §4.1.2.1, §5.2 usage): the database is down; 503
+    /// with `Retry-After`.
+    pub fn temporarily_unavailable() -> Self {
+        Self::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable, try again shortly",
+        )
+    }
+
     /// The HTTP status for a direct (non-redirect) response.
     pub fn status(&self) -> StatusCode {
         match self.code {
@@ -126,6 +137,7 @@ impl OAuthError {
             }
             OAuthErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -160,6 +172,9 @@ impl ResponseError for OAuthError {
         if self.basic_challenge {
             response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="sesame""#));
         }
+        if self.code == OAuthErrorCode::TemporarilyUnavailable {
+            response.insert_header((header::RETRY_AFTER, OUTAGE_RETRY_AFTER.to_string()));
+        }
         if matches!(
             self.code,
             OAuthErrorCode::InvalidToken | OAuthErrorCode::InsufficientScope
@@ -188,8 +203,42 @@ pub fn log_incident(error: &dyn std::error::Error) -> String {
     incident
 }
 
-/// Turns an unexpected error into `server_error` (logged, nothing else disclosed).
-pub fn internal(error: impl std::error::Error) -> OAuthError {
+/// Seconds a client is asked to wait (`Retry-After`, RFC 9110 §10.2.3) while the database is
+/// unavailable.
+pub const OUTAGE_RETRY_AFTER: i64 = 5;
+
+/// Whether `error`, or anything in its `source()` chain, is the store reporting an outage
+/// ([`crate::store::Unavailable`]). Service errors wrap store errors in their own enums
+/// (transparently or as a source); the marker type is found through either.
+pub fn is_outage(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<crate::store::Unavailable>()
+            || matches!(
+                e.downcast_ref::<crate::store::StoreError>(),
+                Some(crate::store::StoreError::Unavailable(_))
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Logs an outage once per request, as a warning: it is an operational state, not a bug.
+fn log_outage(error: &dyn std::error::Error) {
+    tracing::warn!(error = %error, "database unavailable; answering 503");
+}
+
+/// Turns an unexpected error into `server_error` (logged, nothing else disclosed), or, when
+/// the database is unavailable, into 503 `temporarily_unavailable`: the one place every
+/// endpoint's store failures are classified.
+pub fn internal(error: impl std::error::Error + 'static) -> OAuthError {
+    if is_outage(&error) {
+        log_outage(&error);
+        return OAuthError::temporarily_unavailable();
+    }
     OAuthError::server_error(&log_incident(&error))
 }
 
@@ -246,6 +295,9 @@ pub enum PageError {
     /// An unexpected failure, already logged under this incident id.
     #[error("internal error, incident {0}")]
     Incident(String),
+    /// The database is unavailable: 503 with `Retry-After`, a page asking to try again soon.
+    #[error("temporarily unavailable")]
+    Unavailable,
 }
 
 impl PageError {
@@ -259,8 +311,13 @@ impl PageError {
         }
     }
 
-    /// An unexpected failure: logged once, here, under a fresh incident id.
-    pub fn internal(error: impl std::error::Error) -> Self {
+    /// An unexpected failure: logged once, here, under a fresh incident id; or, when the
+    /// database is unavailable, [`PageError::Unavailable`].
+    pub fn internal(error: impl std::error::Error + 'static) -> Self {
+        if is_outage(&error) {
+            log_outage(&error);
+            return PageError::Unavailable;
+        }
         PageError::Incident(log_incident(&error))
     }
 
@@ -332,6 +389,12 @@ impl PageError {
                 "Something went wrong",
                 format!("Please try again later. Incident {incident}."),
             ),
+            PageError::Unavailable => (
+                "Temporarily unavailable",
+                "Signing in is temporarily unavailable. Nothing was changed: please try again \
+                 in a minute."
+                    .to_string(),
+            ),
         }
     }
 
@@ -344,10 +407,15 @@ impl PageError {
     }
 
     fn add_headers(&self, response: &mut HttpResponse) {
-        if let PageError::Refused {
-            retry_after: Some(seconds),
-            ..
-        } = self
+        let retry_after = match self {
+            PageError::Refused {
+                retry_after: Some(seconds),
+                ..
+            } => Some(*seconds),
+            PageError::Unavailable => Some(OUTAGE_RETRY_AFTER),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after
             && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -366,6 +434,7 @@ impl ResponseError for PageError {
         match self {
             PageError::Refused { status, .. } => *status,
             PageError::Incident(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -621,6 +690,38 @@ mod tests {
             html.contains("Incident ") && !html.contains("disk"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn store_outages_become_503_through_any_wrapping() {
+        use crate::store::StoreError;
+        #[derive(Debug, thiserror::Error)]
+        enum Transparent {
+            #[error(transparent)]
+            Store(#[from] StoreError),
+        }
+        #[derive(Debug, thiserror::Error)]
+        enum Sourced {
+            #[error("service failed")]
+            Store(#[source] StoreError),
+        }
+        let down = || StoreError::unavailable(std::io::Error::other("connection refused"));
+        for e in [
+            internal(down()),
+            internal(Transparent::from(down())),
+            internal(Sourced::Store(down())),
+        ] {
+            assert_eq!(e.code, OAuthErrorCode::TemporarilyUnavailable);
+            let r = e.error_response();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        }
+        assert_eq!(
+            PageError::internal(Transparent::from(down())),
+            PageError::Unavailable
+        );
+        let broken = StoreError::Corrupt("bad row".into());
+        assert_eq!(internal(broken).code, OAuthErrorCode::ServerError);
     }
 
     #[test]

@@ -48,10 +48,10 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
 }
 
-/// Opens the store, loads or creates the key-encryption key and the signing keys, and builds the
+/// Opens the store (retrying an unreachable database for `store.connect_timeout`), loads or creates the key-encryption key and the signing keys, and builds the
 /// shared state.
 pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
-    let store = store::open(&config.database_url).await?;
+    let store = store::open_patiently(&config.database_url, config.store_connect_timeout).await?;
     let kek = match &config.kek {
         Some(k) => keys::Kek::from_base64(k.expose())?,
         None => keys::Kek::load_or_create(&config.kek_file)?,

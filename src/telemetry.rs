@@ -27,9 +27,19 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
+/// Ready when the store answers a round trip (on SQLite, takes and releases the write lock),
+/// within the store's own timeouts; 503 otherwise, so a load balancer stops sending requests
+/// while the database is away, and sends them again, with nothing restarted, once it is back.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Err(e) if crate::error::is_outage(&e) => {
+            tracing::warn!(error = %e, "not ready: database unavailable");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .insert_header(("Retry-After", crate::error::OUTAGE_RETRY_AFTER.to_string()))
+                .body("not ready: database unavailable")
+        }
         Err(e) => {
             let incident = crate::error::log_incident(&e);
             HttpResponse::ServiceUnavailable()

@@ -44,7 +44,7 @@ pub enum Command {
     /// Register, list, show and delete relying parties.
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Create, list, disable and enable users.
+    /// Create, list, disable and enable users, and set their passwords.
     #[command(subcommand)]
     User(UserCommand),
     /// Inspect the configuration.

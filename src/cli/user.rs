@@ -1,4 +1,4 @@
-//! `sesame user …`: create, list, disable and enable users.
+//! `sesame user …`: create, list, disable and enable users, and set their passwords.
 
 use super::{CliError, runtime};
 use crate::accounts::{Accounts, normalize_email};
@@ -38,6 +38,14 @@ pub enum UserCommand {
     Enable {
         #[arg(value_name = "ID|EMAIL")]
         user: String,
+    },
+    /// Set a user's password (read from stdin) and end their sessions.
+    SetPassword {
+        #[arg(value_name = "ID|EMAIL")]
+        user: String,
+        /// Read the password from stdin (the only way to pass it: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
 }
 
@@ -88,7 +96,36 @@ pub(super) async fn user_command(
             store.enable_user(&user.id).await.map_err(runtime)?;
             writeln!(out, "enabled user {} <{}>", user.id, user.email).map_err(runtime)
         }
+        UserCommand::SetPassword {
+            user,
+            password_stdin: _,
+        } => {
+            let user = find_user(store.as_ref(), &user).await?;
+            let password = read_password_from_stdin().await?;
+            set_password(store, config, &user, &password, out).await
+        }
     }
+}
+
+/// Sets `user`'s password through the accounts service (policy, argon2id, sessions ended).
+async fn set_password(
+    store: Arc<dyn Store>,
+    config: &Config,
+    user: &User,
+    password: &Secret,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let accounts = Accounts::new(store, config, Arc::new(SystemClock));
+    let ended = accounts
+        .set_password(user, password, SystemClock.now())
+        .await
+        .map_err(runtime)?;
+    writeln!(
+        out,
+        "set the password of user {} <{}>; ended {ended} session(s)",
+        user.id, user.email
+    )
+    .map_err(runtime)
 }
 
 /// Finds a user by id, or by email when the argument looks like one.
@@ -257,6 +294,85 @@ mod tests {
                 .is_some(),
             "another user's session is untouched"
         );
+    }
+
+    #[test]
+    fn set_password_takes_the_user_and_requires_password_stdin() {
+        use clap::Parser;
+        let cli = crate::cli::tests::parse(&[
+            "user",
+            "set-password",
+            "ada@example.com",
+            "--password-stdin",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Some(crate::cli::Command::User(UserCommand::SetPassword { user, .. }))
+                if user == "ada@example.com"
+        ));
+        assert!(
+            crate::cli::Cli::try_parse_from(["sesame", "user", "set-password", "ada@example.com"])
+                .is_err(),
+            "the password only ever comes from stdin"
+        );
+    }
+
+    #[tokio::test]
+    async fn set_password_replaces_the_hash_and_ends_the_users_sessions() {
+        let store = crate::store::open("sqlite::memory:").await.unwrap();
+        let config = crate::config::FileConfig::default().resolve().unwrap();
+        let accounts = Accounts::new(store.clone(), &config, Arc::new(SystemClock));
+        let now = SystemClock.now();
+        let old = "correct horse battery staple 42";
+        let ada = accounts
+            .create_user("ada@example.com", None, &Secret::new(old), now)
+            .await
+            .unwrap();
+        store
+            .create_session(&session("a1", &ada, now))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let weak = set_password(
+            store.clone(),
+            &config,
+            &ada,
+            &Secret::new("iloveyouiloveyou"),
+            &mut out,
+        )
+        .await
+        .unwrap_err();
+        assert!(weak.to_string().contains("too easy to guess"), "{weak}");
+        assert!(out.is_empty());
+        let new = "tangerine submarine orbits quietly";
+        set_password(store.clone(), &config, &ada, &Secret::new(new), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "set the password of user {} <ada@example.com>; ended 1 session(s)\n",
+                ada.id
+            )
+        );
+        assert!(
+            store
+                .session(&TokenHash::of("a1"), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            accounts
+                .authenticate("ada@example.com", &Secret::new(old), None, now)
+                .await
+                .is_err()
+        );
+        let user = accounts
+            .authenticate("ada@example.com", &Secret::new(new), None, now)
+            .await
+            .unwrap();
+        assert_eq!(user.id, ada.id);
     }
 
     #[tokio::test]

@@ -16,8 +16,11 @@ use crate::secret::TokenHash;
 use async_trait::async_trait;
 use std::sync::Arc;
 
+mod connect;
 pub mod mongo;
 pub mod sqlite;
+
+pub use connect::{open_patiently, redacted_url};
 
 /// Which uniqueness rule a write broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +83,24 @@ pub enum StoreError {
     /// The database itself failed.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached or cannot serve right now (connection refused, no
+    /// server selectable, pool timed out, file unopenable, I/O error, locked too long): an
+    /// outage that may end by itself, answered with 503, never with a 500.
+    #[error("{0}")]
+    Unavailable(#[from] Unavailable),
+}
+
+/// The cause of [`StoreError::Unavailable`], kept as its own type so that the HTTP layer can
+/// find it in any error's `source()` chain, however many layers wrap it.
+#[derive(Debug, thiserror::Error)]
+#[error("the database is unavailable: {0}")]
+pub struct Unavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    /// A [`StoreError::Unavailable`] caused by `error`.
+    pub fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Unavailable(Unavailable(Box::new(error)))
+    }
 }
 
 /// Result of a store call.
@@ -295,6 +316,14 @@ pub trait ThrottleStore {
     async fn throttle_clear(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Reading a login-throttling counter without counting anything: whether an account is locked
+/// is decided before its password is checked, and only a wrong password counts.
+#[async_trait]
+pub trait ThrottleStateStore {
+    /// The counter under `key` as stored, or `None` if there is none (never failed, or cleared).
+    async fn throttle_state(&self, key: &str) -> StoreResult<Option<Throttle>>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -307,6 +336,7 @@ pub trait Store:
     + ConsentStore
     + KeyStore
     + ThrottleStore
+    + ThrottleStateStore
     + Send
     + Sync
 {

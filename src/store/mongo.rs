@@ -52,6 +52,7 @@ use std::time::Duration;
 
 mod keys;
 use keys::KeyDoc;
+mod throttle_state;
 
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "sesame";
@@ -157,7 +158,7 @@ fn unsupported(url: &str, why: impl std::fmt::Display) -> StoreError {
 /// URL is taken as user info, so a password holding an unencoded `/`, `?` or `@` (which the
 /// driver refuses, with this URL in the message) is still hidden; an `@` later in the URL only
 /// makes it hide more than it must.
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
@@ -318,8 +319,47 @@ mod index {
 
 // ---- errors -------------------------------------------------------------------------------
 
+/// Maps a driver error: an outage ([`is_outage`]) is [`StoreError::Unavailable`], everything
+/// else a backend failure.
 fn backend(error: mongodb::error::Error) -> StoreError {
+    if is_outage(&error) {
+        return StoreError::unavailable(error);
+    }
     StoreError::Backend(Box::new(error))
+}
+
+/// Whether `error` means no server can serve right now: no server selectable within the
+/// timeout, a network error or a cleared pool, the driver shutting down, an error the driver
+/// labels retryable, a server stepping down or shutting down (a failover), or a majority
+/// write concern that timed out (the replica set lost its majority).
+fn is_outage(error: &mongodb::error::Error) -> bool {
+    /// Server codes of a server that cannot serve now (MongoDB's error_codes.yml).
+    const UNAVAILABLE_CODES: &[i32] = &[
+        6,     // HostUnreachable
+        7,     // HostNotFound
+        64,    // WriteConcernFailed (wtimeout)
+        89,    // NetworkTimeout
+        91,    // ShutdownInProgress
+        189,   // PrimarySteppedDown
+        9001,  // SocketException
+        10107, // NotWritablePrimary
+        11600, // InterruptedAtShutdown
+        11602, // InterruptedDueToReplStateChange
+        13435, // NotPrimaryNoSecondaryOk
+        13436, // NotPrimaryOrSecondary
+    ];
+    if error.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR) {
+        return true;
+    }
+    match &*error.kind {
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::Shutdown => true,
+        ErrorKind::Command(e) => UNAVAILABLE_CODES.contains(&e.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(e)) => UNAVAILABLE_CODES.contains(&e.code),
+        _ => false,
+    }
 }
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {

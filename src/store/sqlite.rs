@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod keys;
+mod throttle_state;
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,7 +96,7 @@ impl SqliteStore {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     tokio::fs::create_dir_all(parent)
                         .await
-                        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+                        .map_err(StoreError::unavailable)?;
                 }
                 create_private(&path).await?;
                 let options = base
@@ -104,6 +105,10 @@ impl SqliteStore {
                     .journal_mode(SqliteJournalMode::Wal);
                 SqlitePoolOptions::new()
                     .max_connections(FILE_POOL_SIZE)
+                    // While the database is locked every connection waits out the busy
+                    // timeout; a request then waits no longer than that for a connection
+                    // either (sqlx's default is 30 s), and fails as unavailable.
+                    .acquire_timeout(BUSY_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(backend)?
@@ -128,18 +133,45 @@ async fn create_private(path: &std::path::Path) -> StoreResult<()> {
     match options.open(path).await {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Backend(Box::new(e))),
+        Err(e) => Err(StoreError::unavailable(e)),
     }
 }
 
-/// Maps a driver error: unique violations say which rule, everything else is a backend failure.
+/// Maps a driver error: unique violations say which rule, an outage is
+/// [`StoreError::Unavailable`] ([`is_outage`]), everything else is a backend failure.
 fn backend(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error
         && db.is_unique_violation()
     {
         return StoreError::Conflict(conflict_of(db.message()));
     }
+    if is_outage(&error) {
+        return StoreError::unavailable(error);
+    }
     StoreError::Backend(Box::new(error))
+}
+
+/// Whether `error` means the database cannot serve right now rather than that a statement is
+/// wrong: the pool timed out or closed, an I/O error, or SQLite's BUSY (locked for longer than
+/// the busy timeout), LOCKED, IOERR, FULL or CANTOPEN (the primary code is the low byte of
+/// the extended code sqlx reports).
+fn is_outage(error: &sqlx::Error) -> bool {
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    const IOERR: i32 = 10;
+    const FULL: i32 = 13;
+    const CANTOPEN: i32 = 14;
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, BUSY | LOCKED | IOERR | FULL | CANTOPEN)),
+        _ => false,
+    }
 }
 
 /// The rule named by SQLite's "UNIQUE constraint failed: table.column" message (the one place
@@ -810,11 +842,15 @@ impl Store for SqliteStore {
         Ok(purged + done.rows_affected())
     }
 
+    /// Takes the write lock and lets it go: a store whose reads work but whose writes are
+    /// locked out (another process holding the lock past the busy timeout) cannot serve.
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)?;
+        tx.rollback().await.map_err(backend)?;
         Ok(())
     }
 }

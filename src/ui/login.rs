@@ -2,6 +2,7 @@
 
 use super::{Pending, form_page, form_prologue, page_prologue, take_pending};
 use crate::accounts::LoginError;
+use crate::accounts::throttle::wait_in_words;
 use crate::authorization::decision::hint_admits;
 use crate::authorization::{Arrival, refuse};
 use crate::error::{OAuthErrorCode, PageError};
@@ -90,7 +91,10 @@ pub async fn submit(
             )
         }
         Err(LoginError::Throttled { retry_after }) => {
-            let message = format!("Too many sign-in attempts. Try again in {retry_after} seconds.");
+            let message = format!(
+                "Too many sign-in attempts. Try again in {}.",
+                wait_in_words(retry_after)
+            );
             let mut response = form(
                 &state,
                 &req,

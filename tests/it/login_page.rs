@@ -362,7 +362,13 @@ async fn login_issues_a_new_session_id_and_the_old_cookie_is_dead() {
 async fn long_passwords_are_accepted_and_never_truncated() {
     let server = TestServer::start().await;
     let client = server.confidential_client().await;
-    let long: String = (0..128).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    // 128 letters without a pattern (the alphabet repeated is refused as a sequence).
+    let long: String = (0..128u32)
+        .scan(7u32, |x, _| {
+            *x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            Some(char::from(b'a' + ((*x >> 16) % 26) as u8))
+        })
+        .collect();
     server
         .state
         .accounts

@@ -29,3 +29,8 @@ mod revocation;
 
 // Signing-key rotation, operator commands and encryption at rest (issue 7).
 mod key_rotation;
+// Database outages (issue 7, item 4).
+mod outage;
+
+// Login throttling that fits real traffic (issue 9, item 5).
+mod throttling;

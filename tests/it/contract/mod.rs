@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 // Signing-key lifecycle and usage (issue 7).
 mod keys;
+mod throttle_state;
 
 /// The instant every test treats as "now".
 pub const NOW: UnixTime = 1_700_000_000;
@@ -92,7 +93,11 @@ contract_tests![
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
     let mut failed = Vec::new();
-    for (name, test) in TESTS.iter().chain(keys::TESTS) {
+    for (name, test) in TESTS
+        .iter()
+        .chain(keys::TESTS)
+        .chain(throttle_state::TESTS)
+    {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
             let reason = match error.try_into_panic() {
