@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 /// The scopes Sesame understands.
-pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email"];
+pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access"];
 
 /// The claims Sesame's ID tokens and UserInfo responses can carry: the protocol's and the
 /// user claims of [`USER_CLAIMS`].
@@ -45,7 +45,7 @@ pub fn render(config: &Config) -> Vec<u8> {
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported":

@@ -124,6 +124,7 @@ mod tests {
             auth_time: Some(NOW - 10),
             sid: Some("sid-1".into()),
             userinfo_claims: vec![],
+            gid: None,
         }
     }
 

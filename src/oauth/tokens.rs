@@ -69,6 +69,10 @@ pub struct AccessTokenClaims {
     /// token alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub userinfo_claims: Vec<String>,
+    /// A private claim: the grant (code and refresh-token family) the token was issued under,
+    /// so that revoking the grant denies every access token of it (the deny-list by grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 impl AccessTokenClaims {
@@ -133,6 +137,8 @@ pub struct AccessTokenGrant<'a> {
     pub login: Option<Login<'a>>,
     /// The `userinfo` member of the `claims` request parameter (OIDC Core §5.5).
     pub userinfo_claims: &'a [String],
+    /// The grant the token is issued under (`gid`); `None` for a client's own token.
+    pub grant_id: Option<&'a str>,
 }
 
 /// The facts of one ID token.
@@ -170,6 +176,7 @@ pub fn access_token_claims(issuer: &str, grant: AccessTokenGrant<'_>) -> AccessT
             Some(_) => grant.userinfo_claims.to_vec(),
             None => Vec::new(),
         },
+        gid: grant.grant_id.map(str::to_string),
     }
 }
 
@@ -320,7 +327,10 @@ pub async fn check_live(
     accounts: &Accounts,
     claims: AccessTokenClaims,
 ) -> Result<ValidatedAccessToken, BearerError> {
-    if store.is_access_token_revoked(&claims.jti).await? {
+    if store
+        .is_access_token_denied(&claims.jti, claims.gid.as_deref())
+        .await?
+    {
         return Err(BearerError::Revoked);
     }
     let subject = if claims.is_for_user() {
@@ -366,6 +376,7 @@ mod tests {
             auth_time: Some(NOW - 10),
             sid: Some("sid-1".into()),
             userinfo_claims: vec![],
+            gid: None,
         }
     }
 
@@ -526,6 +537,7 @@ mod tests {
                 expires_at: NOW + 600,
                 login: Some(login()),
                 userinfo_claims: &requested,
+                grant_id: Some("grant-1"),
             },
         );
         assert_eq!(
@@ -542,6 +554,7 @@ mod tests {
                 auth_time: Some(NOW - 10),
                 sid: Some("sid-1".into()),
                 userinfo_claims: names(&["email", "email_verified"]),
+                gid: Some("grant-1".into()),
             }
         );
         assert!(claims.is_for_user());
@@ -567,6 +580,7 @@ mod tests {
                 expires_at: NOW + 600,
                 login: None,
                 userinfo_claims: &requested,
+                grant_id: None,
             },
         );
         assert_eq!(claims.sub, "client-1");
@@ -785,6 +799,33 @@ mod tests {
             let err = v.validate(&claims, NOW).await.unwrap_err();
             assert!(matches!(err, BearerError::Revoked), "{err:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn every_token_of_a_denied_grant_is_refused_and_other_grants_are_not() {
+        let v = Validation::new().await;
+        let of_grant = |jti: &str, gid: &str| AccessTokenClaims {
+            jti: jti.into(),
+            gid: Some(gid.into()),
+            ..access_claims()
+        };
+        v.store.deny_grant("grant-a", NOW + 900).await.unwrap();
+        for jti in ["jti-a1", "jti-a2"] {
+            let err = v
+                .validate(&of_grant(jti, "grant-a"), NOW)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, BearerError::Revoked), "{err:?}");
+        }
+        assert!(
+            v.validate(&of_grant("jti-b1", "grant-b"), NOW)
+                .await
+                .is_ok()
+        );
+        assert!(
+            v.validate(&access_claims(), NOW).await.is_ok(),
+            "no gid, no grant denial"
+        );
     }
 
     #[tokio::test]

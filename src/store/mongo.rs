@@ -34,8 +34,8 @@ use super::{
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, KeyState, PlannedToken, RequestedClaims, Scope, Session, SigningKey, Throttle,
-    TokenEndpointAuthMethod, User, UserId,
+    IssuedToken, KeyState, PlannedToken, RefreshTokenPolicy, RequestedClaims, Scope, Session,
+    SigningKey, Throttle, TokenEndpointAuthMethod, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -50,6 +50,8 @@ use mongodb::options::{
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+mod refresh;
 
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "sesame";
@@ -303,6 +305,7 @@ impl MongoStore {
                 .await
                 .map_err(backend)?;
         }
+        refresh::create_indexes(db).await?;
         Ok(())
     }
 }
@@ -457,6 +460,9 @@ struct ClientDoc {
     public: bool,
     first_party: bool,
     created_at: i64,
+    /// Absent in clients written before refresh tokens: the default policy.
+    #[serde(default)]
+    refresh_tokens: RefreshTokenPolicy,
 }
 
 impl From<&Client> for ClientDoc {
@@ -473,6 +479,7 @@ impl From<&Client> for ClientDoc {
             public: c.public,
             first_party: c.first_party,
             created_at: c.created_at,
+            refresh_tokens: c.refresh_tokens,
         }
     }
 }
@@ -491,6 +498,7 @@ impl From<ClientDoc> for Client {
             public: c.public,
             first_party: c.first_party,
             created_at: c.created_at,
+            refresh_tokens: c.refresh_tokens,
         }
     }
 }
@@ -1294,6 +1302,7 @@ impl Store for MongoStore {
             .await
             .map_err(backend)?
             .deleted_count;
+        purged += refresh::purge(&self.db, now).await?;
         Ok(purged)
     }
 

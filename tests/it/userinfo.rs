@@ -175,6 +175,7 @@ async fn userinfo_returns_claims_the_token_carries_from_the_claims_parameter() {
         auth_time: Some(now),
         sid: Some("sid-x".into()),
         userinfo_claims: vec!["name".into()],
+        gid: None,
     };
     let at = sesame::oauth::tokens::mint_access_token(&server.state.keys, &claims).unwrap();
     let (status, _, body) = server.userinfo(&at).await;

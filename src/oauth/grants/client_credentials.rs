@@ -47,6 +47,7 @@ pub fn issue(
             expires_at,
             login: None,
             userinfo_claims: &[],
+            grant_id: None,
         },
     )?;
     Ok(TokenResponse {
@@ -55,6 +56,7 @@ pub fn issue(
         expires_in: expires_at - now,
         scope: scope.to_string(),
         id_token: None,
+        refresh_token: None,
     })
 }
 

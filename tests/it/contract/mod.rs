@@ -86,10 +86,13 @@ contract_tests![
     ping_answers,
 ];
 
+// Refresh-token families and the deny-list by grant (issue 8): their own list of tests.
+mod refresh;
+
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
     let mut failed = Vec::new();
-    for (name, test) in TESTS {
+    for (name, test) in TESTS.iter().chain(refresh::TESTS) {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
             let reason = match error.try_into_panic() {
@@ -107,7 +110,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         failed.is_empty(),
         "{} of {} store contract tests failed:\n  {}",
         failed.len(),
-        TESTS.len(),
+        TESTS.len() + refresh::TESTS.len(),
         failed.join("\n  ")
     );
 }
@@ -176,6 +179,7 @@ fn new_client(public: bool, created_at: UnixTime) -> Client {
         public,
         first_party: !public,
         created_at,
+        refresh_tokens: sesame::model::RefreshTokenPolicy::Always,
     }
 }
 
