@@ -23,4 +23,5 @@ mod userinfo;
 
 // The token lifecycle (issue 8): revocation and introspection.
 mod introspection;
+mod refresh;
 mod revocation;
