@@ -583,6 +583,12 @@ impl RefreshFamily {
     pub fn is_live(&self, now: UnixTime) -> bool {
         self.revoked_at.is_none() && self.expires_at > now && self.current_expires_at > now
     }
+
+    /// Whether `user` has changed (or reset) their password since the sign-in this grant comes
+    /// from: such a change ends the grant.
+    pub fn predates_password_change(&self, user: &User) -> bool {
+        user.password_changed_at > self.auth_time
+    }
 }
 
 /// The response of a family's last rotation, sealed under the key-encryption key, so that a

@@ -7,6 +7,7 @@ use crate::harness::{
     ClientSpec, PASSWORD, TestClient, TestServer, assert_bearer_error, assert_oauth_error, header,
     jwt_claims, query_map, rp_http,
 };
+use crate::revocation::post_as;
 use openidconnect::core::CoreIdTokenClaims;
 use openidconnect::{
     AuthorizationCode, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope, TokenResponse,
@@ -532,4 +533,112 @@ async fn garbage_and_missing_refresh_tokens_are_refused() {
         .token_request(&client, vec![("grant_type", "refresh_token".into())])
         .await;
     assert_oauth_error(resp, 400, "invalid_request").await;
+}
+
+async fn introspection(server: &TestServer, caller: &TestClient, token: &str) -> Value {
+    let resp = post_as(server, caller, "/introspect", vec![("token", token.into())]).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn revoke(server: &TestServer, caller: &TestClient, token: &str, hint: &str) {
+    let resp = post_as(
+        server,
+        caller,
+        "/revoke",
+        vec![("token", token.into()), ("token_type_hint", hint.into())],
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "RFC 7009 §2.2: 200 whatever the token");
+}
+
+#[tokio::test]
+async fn revoking_any_refresh_token_of_a_family_revokes_the_grant() {
+    let server = TestServer::start().await;
+    let client = refresh_client(&server, false, RefreshTokenPolicy::OfflineAccess).await;
+    let first = offline_tokens(&server, &client, "revoke@example.com").await;
+    let second = refreshed(&server, &client, &rt(&first)).await;
+    // A rotated-away token, with a wrong hint (a hint only): the grant goes.
+    revoke(&server, &client, &rt(&first), "access_token").await;
+    refused(
+        &server,
+        &client,
+        &rt(&second),
+        "the newest token of a revoked family",
+    )
+    .await;
+    for body in [&first, &second] {
+        userinfo_refuses(&server, &at(body), "an access token of the revoked grant").await;
+        assert_eq!(
+            introspection(&server, &client, &at(body)).await,
+            serde_json::json!({"active": false})
+        );
+    }
+    // Again: still 200, nothing changes.
+    revoke(&server, &client, &rt(&second), "refresh_token").await;
+}
+
+#[tokio::test]
+async fn another_clients_refresh_token_is_not_revoked() {
+    let server = TestServer::start().await;
+    let owner = refresh_client(&server, false, RefreshTokenPolicy::OfflineAccess).await;
+    let other = refresh_client(&server, false, RefreshTokenPolicy::OfflineAccess).await;
+    let body = offline_tokens(&server, &owner, "kept@example.com").await;
+    revoke(&server, &other, &rt(&body), "refresh_token").await;
+    refreshed(&server, &owner, &rt(&body)).await;
+}
+
+#[tokio::test]
+async fn introspection_shows_only_the_current_refresh_token_of_a_live_family() {
+    let server = TestServer::start().await;
+    let client = refresh_client(&server, false, RefreshTokenPolicy::OfflineAccess).await;
+    let other = refresh_client(&server, false, RefreshTokenPolicy::OfflineAccess).await;
+    let first = offline_tokens(&server, &client, "intro@example.com").await;
+    let user = server
+        .state
+        .store
+        .user_by_email("intro@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let now = server.now();
+    let active = introspection(&server, &client, &rt(&first)).await;
+    assert_eq!(
+        active,
+        serde_json::json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": OFFLINE_SCOPE,
+            "client_id": client.client_id,
+            "username": "intro@example.com",
+            "sub": user.id.0,
+            "iss": server.issuer,
+            "aud": server.issuer,
+            "iat": now,
+            "exp": now + 14 * 86_400,
+        })
+    );
+    let inactive = serde_json::json!({"active": false});
+    assert_eq!(
+        introspection(&server, &other, &rt(&first)).await,
+        inactive,
+        "not the caller's"
+    );
+
+    let second = refreshed(&server, &client, &rt(&first)).await;
+    assert_eq!(
+        introspection(&server, &client, &rt(&first)).await,
+        inactive,
+        "rotated away"
+    );
+    assert_eq!(
+        introspection(&server, &client, &rt(&second)).await["active"],
+        true
+    );
+    revoke(&server, &client, &rt(&second), "refresh_token").await;
+    assert_eq!(
+        introspection(&server, &client, &rt(&second)).await,
+        inactive,
+        "revoked"
+    );
 }

@@ -305,7 +305,7 @@ async fn signed_in_user(
         .await
         .map_err(internal)?
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
-    if user.password_changed_at > family.auth_time {
+    if family.predates_password_change(&user) {
         revoke_grant(
             state.store.as_ref(),
             &family.grant_id,
