@@ -12,8 +12,8 @@ use crate::clock::UnixTime;
 use crate::error::{OAuthError, internal};
 use crate::keys::KeyManager;
 use crate::model::{Client, Scope};
-use crate::oauth::client_form;
 use crate::oauth::tokens::{self, BearerError, TokenSubject};
+use crate::oauth::{client_auth, client_form};
 use crate::secret::TokenHash;
 
 use crate::state::AppState;
@@ -163,9 +163,9 @@ pub async fn handle(
     // RFC 7662 §2.1, §4: the caller must be authorized; only confidential clients are.
     let (params, client) = client_form(&req, &body, &state).await?;
     if client.public {
-        let mut refused = OAuthError::invalid_client(false);
-        refused.description = Some("introspection requires a confidential client".into());
-        return Err(refused);
+        return Err(client_auth::refused_because(
+            "introspection requires a confidential client",
+        ));
     }
     // RFC 7662 §4: a caller must not be able to probe for tokens at will.
     if let Err(retry_after) = state.introspection_limit.check(&client.client_id) {

@@ -39,7 +39,7 @@ pub(crate) async fn client_form(
     let params = crate::params::Params::parse(body);
     let authorization = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
         None => None,
-        Some(v) => Some(v.to_str().map_err(|_| OAuthError::invalid_client(true))?),
+        Some(v) => Some(v.to_str().map_err(|_| client_auth::refused())?),
     };
     let credentials = client_auth::extract(authorization, &params)?;
     let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;

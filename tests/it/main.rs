@@ -22,6 +22,7 @@ mod token_errors;
 mod userinfo;
 
 // The token lifecycle (issue 8): revocation and introspection.
+mod client_auth;
 mod introspection;
 mod refresh;
 mod revocation;
