@@ -41,6 +41,7 @@ pub fn render(config: &Config) -> Vec<u8> {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "introspection_endpoint": format!("{issuer}/introspect"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "jwks_uri": format!("{issuer}/jwks"),
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
@@ -92,6 +93,7 @@ mod tests {
         assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8080/jwks");
         assert_eq!(doc["claims_parameter_supported"], true);
         assert_eq!(doc["revocation_endpoint"], "http://127.0.0.1:8080/revoke");
+        assert_eq!(doc["end_session_endpoint"], "http://127.0.0.1:8080/logout");
         assert_eq!(
             doc["introspection_endpoint"],
             "http://127.0.0.1:8080/introspect"

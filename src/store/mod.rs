@@ -237,6 +237,10 @@ pub trait RefreshTokenStore {
         sid: &str,
         now: UnixTime,
     ) -> StoreResult<Vec<String>>;
+    /// The grants the codes redeemed in session `sid` started (still stored: a redeemed code is
+    /// kept while the access token it issued lives), each with its granted scope, so that
+    /// logout can deny the session's access tokens.
+    async fn session_code_grants(&self, sid: &str) -> StoreResult<Vec<(String, Scope)>>;
 }
 
 /// The deny-list by grant: every access token carrying a grant id (its `gid` claim) is denied

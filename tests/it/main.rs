@@ -24,5 +24,6 @@ mod userinfo;
 // The token lifecycle (issue 8): revocation and introspection.
 mod client_auth;
 mod introspection;
+mod logout;
 mod refresh;
 mod revocation;

@@ -22,6 +22,8 @@ use std::time::Duration;
 const FAMILIES: &str = "refresh_families";
 /// The access-token deny-list (the main backend's collection).
 const REVOKED: &str = "revoked_access_tokens";
+/// Authorization codes (the main backend's collection), read for a session's grants.
+const CODES: &str = "authorization_codes";
 
 /// `refresh_families`: `_id` is the grant id.
 #[derive(Debug, Serialize, Deserialize)]
@@ -210,6 +212,10 @@ pub(super) async fn create_indexes(db: &Database) -> StoreResult<()> {
         ))
         .await
         .map_err(backend)?;
+    db.collection::<Document>(CODES)
+        .create_index(named(doc! { "sid": 1 }, "authorization_codes_sid", false))
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 
@@ -348,6 +354,25 @@ impl RefreshTokenStore for MongoStore {
             now,
         )
         .await
+    }
+
+    async fn session_code_grants(&self, sid: &str) -> StoreResult<Vec<(String, Scope)>> {
+        #[derive(Deserialize)]
+        struct Grant {
+            grant_id: String,
+            scope: Scope,
+        }
+        let grants: Vec<Grant> = self
+            .db
+            .collection::<Grant>(CODES)
+            .find(doc! { "sid": sid, "redeemed_at": { "$ne": Bson::Null } })
+            .projection(doc! { "_id": 0, "grant_id": 1, "scope": 1 })
+            .await
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        Ok(grants.into_iter().map(|g| (g.grant_id, g.scope)).collect())
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::{SqliteStore, backend, col, from_json, to_json};
 use crate::clock::UnixTime;
-use crate::model::{RefreshFamily, RefreshRotation, RetryPair, UserId};
+use crate::model::{RefreshFamily, RefreshRotation, RetryPair, Scope, UserId};
 use crate::secret::TokenHash;
 use crate::store::{GrantDenyList, RefreshTokenStore, StoreResult};
 use async_trait::async_trait;
@@ -281,6 +281,20 @@ impl RefreshTokenStore for SqliteStore {
         now: UnixTime,
     ) -> StoreResult<Vec<String>> {
         revoke_where(&self.pool, Which::Session(sid), now).await
+    }
+
+    async fn session_code_grants(&self, sid: &str) -> StoreResult<Vec<(String, Scope)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT grant_id, scope FROM authorization_codes \
+             WHERE sid = ? AND redeemed_at IS NOT NULL ORDER BY rowid",
+        )
+        .bind(sid)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.into_iter()
+            .map(|(grant_id, scope)| Ok((grant_id, from_json(&scope)?)))
+            .collect()
     }
 }
 

@@ -3,7 +3,8 @@
 //! one token has exactly one winner), revocation by grant, user and session, the deny-list by
 //! grant, and purging.
 
-use super::{ContractTest, NOW, RACERS, race, scope};
+use super::{ContractTest, NOW, RACERS, new_code, planned, race, scope};
+use sesame::model::AuthorizationCode;
 use sesame::model::{RefreshFamily, RefreshRotation, RequestedClaims, RetryPair, UserId};
 use sesame::secret::{TokenHash, random_bytes, random_id, random_token};
 use sesame::store::{Store, StoreError};
@@ -19,6 +20,7 @@ contract_tests![
     user_and_session_revocations_pick_their_families,
     a_denied_grant_denies_every_access_token_of_it,
     purge_removes_expired_families_and_stale_retry_pairs,
+    a_sessions_redeemed_codes_name_their_grants,
 ];
 
 fn new_family(offline: bool) -> RefreshFamily {
@@ -468,4 +470,42 @@ async fn purge_removes_expired_families_and_stale_retry_pairs(store: Arc<dyn Sto
         "a sealed pair past its window is forgotten"
     );
     assert_eq!(kept.token_hashes.len(), 2, "its tokens stay known");
+}
+
+async fn a_sessions_redeemed_codes_name_their_grants(store: Arc<dyn Store>) {
+    let sid = random_id();
+    let of_session = |scope_tokens: &str| AuthorizationCode {
+        sid: sid.clone(),
+        scope: scope(scope_tokens),
+        grant_id: random_id(),
+        ..new_code(NOW + 60)
+    };
+    let online = of_session("openid");
+    let offline = of_session("openid offline_access");
+    let unredeemed = of_session("openid");
+    let elsewhere = new_code(NOW + 60);
+    for code in [&online, &offline, &unredeemed, &elsewhere] {
+        store.insert_code(code).await.unwrap();
+    }
+    for code in [&online, &offline, &elsewhere] {
+        store
+            .redeem_code(&code.code_hash, NOW, &planned(NOW + 600))
+            .await
+            .unwrap();
+    }
+    let mut grants = store.session_code_grants(&sid).await.unwrap();
+    grants.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![
+        (online.grant_id.clone(), online.scope.clone()),
+        (offline.grant_id.clone(), offline.scope.clone()),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(grants, expected, "redeemed codes of this session only");
+    assert!(
+        store
+            .session_code_grants(&random_id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
