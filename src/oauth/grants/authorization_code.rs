@@ -92,6 +92,28 @@ pub async fn redeem(
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
     let mut response = tokens_for(state, client, &record, &user, issued, now)?;
     response.refresh_token = start_family(state, client, &record, now).await?;
+    // A replay racing this redemption may have revoked the grant before its family existed.
+    // The replay's first write denies the grant's tokens, so either it is seen here or the
+    // replay's family revocation, which comes after it, finds the family.
+    if response.refresh_token.is_some()
+        && state
+            .store
+            .is_access_token_denied("", Some(&record.grant_id))
+            .await
+            .map_err(internal)?
+    {
+        revoke_grant(
+            state.store.as_ref(),
+            &record.grant_id,
+            now,
+            state.config.access_token_ttl,
+        )
+        .await
+        .map_err(internal)?;
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has already been used",
+        ));
+    }
     Ok(response)
 }
 
