@@ -385,3 +385,46 @@ async fn logout_revokes_the_sessions_tokens_but_not_offline_ones() {
     assert_eq!(status, 200);
     assert_eq!(refresh(rt(&offline)).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_hint_for_someone_else_or_another_client_does_not_sign_the_person_out() {
+    let server = TestServer::start().await;
+    let client = logout_client(&server).await;
+    let other_client = logout_client(&server).await;
+    server.user("me@example.com").await;
+    server.user("them@example.com").await;
+    let person = server.person();
+    signed_in(&server, &person, &client, "me@example.com", "openid").await;
+    let theirs = signed_in(
+        &server,
+        &server.person(),
+        &client,
+        "them@example.com",
+        "openid",
+    )
+    .await;
+    // Another user's hint: the person is asked, not signed out.
+    let resp = person
+        .get(&logout_url(&[
+            ("id_token_hint", &id_token(&theirs)),
+            ("post_logout_redirect_uri", BYE),
+        ]))
+        .await;
+    assert_eq!(resp.status(), 200, "a confirmation page");
+    assert!(hidden_input(&resp.text().await.unwrap(), "confirm").is_some());
+    assert!(still_signed_in(&server, &person, &client).await);
+    // A client_id that is not the hint's audience: refused.
+    let resp = person
+        .get(&logout_url(&[
+            ("id_token_hint", &id_token(&theirs)),
+            ("client_id", &other_client.client_id),
+        ]))
+        .await;
+    assert_refused_without_redirect(resp, "client_id and hint disagree").await;
+    // A URI without any client to check it against: refused.
+    let resp = person
+        .get(&logout_url(&[("post_logout_redirect_uri", BYE)]))
+        .await;
+    assert_refused_without_redirect(resp, "no client").await;
+    assert!(still_signed_in(&server, &person, &client).await);
+}
