@@ -282,6 +282,9 @@ pub enum BearerError {
     /// A person's token whose user is unknown or disabled.
     #[error("the access token's subject is not an active user")]
     InactiveUser,
+    /// The token's client is no longer registered (deleted).
+    #[error("the access token's client is no longer registered")]
+    ClientGone,
     /// The store could not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -304,8 +307,9 @@ pub struct ValidatedAccessToken {
 }
 
 /// The one validation of a presented access token, for every endpoint that accepts one:
-/// [`verify_access_token`] (signature, `typ`, issuer, expiry, `iat` skew), then the deny-list,
-/// then — for a person's token — that the user is active ([`Accounts::active_user`]).
+/// [`verify_access_token`] (signature, `typ`, issuer, expiry, `iat` skew), then the deny-list
+/// (by `jti` and by grant), that its client is still registered, then — for a person's token —
+/// that the user is active ([`Accounts::active_user`]).
 pub async fn validate_access_token(
     keys: &KeyManager,
     store: &dyn Store,
@@ -319,7 +323,7 @@ pub async fn validate_access_token(
 }
 
 /// The store half of [`validate_access_token`], for claims [`verify_access_token`] already
-/// passed: the deny-list, then — for a person's token — an active user. Split out so that a
+/// passed: the deny-list, a registered client, then — for a person's token — an active user. Split out so that a
 /// caller can first decide, without any I/O, whether it may look at the token at all
 /// (introspection of another client's token must cost and reveal nothing).
 pub async fn check_live(
@@ -332,6 +336,10 @@ pub async fn check_live(
         .await?
     {
         return Err(BearerError::Revoked);
+    }
+    // A deleted client's tokens die with it (its grants can no longer be refreshed either).
+    if store.client(&claims.client_id).await?.is_none() {
+        return Err(BearerError::ClientGone);
     }
     let subject = if claims.is_for_user() {
         let user = accounts
@@ -730,6 +738,13 @@ mod tests {
             let clock = Arc::new(crate::clock::FixedClock::new(NOW));
             let accounts = Accounts::new(store.clone(), &config, clock);
             store.create_user(&user(Some("Ada"))).await.unwrap();
+            store
+                .create_client(&crate::model::Client {
+                    client_id: "client-1".into(),
+                    ..crate::model::Client::test_public()
+                })
+                .await
+                .unwrap();
             Validation {
                 keys,
                 store,
@@ -826,6 +841,17 @@ mod tests {
             v.validate(&access_claims(), NOW).await.is_ok(),
             "no gid, no grant denial"
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_deleted_client_is_refused() {
+        let v = Validation::new().await;
+        assert!(v.validate(&access_claims(), NOW).await.is_ok());
+        assert!(v.store.delete_client("client-1").await.unwrap());
+        for claims in [access_claims(), client_claims()] {
+            let err = v.validate(&claims, NOW).await.unwrap_err();
+            assert!(matches!(err, BearerError::ClientGone), "{err:?}");
+        }
     }
 
     #[tokio::test]

@@ -485,7 +485,7 @@ async fn another_clients_refresh_token_is_refused_and_left_alone() {
 }
 
 #[tokio::test]
-async fn a_deleted_client_cannot_refresh() {
+async fn a_deleted_client_can_neither_refresh_nor_use_its_access_tokens() {
     let server = TestServer::start().await;
     let client = refresh_client(&server, true, RefreshTokenPolicy::OfflineAccess).await;
     let body = offline_tokens(&server, &client, "gone@example.com").await;
@@ -497,6 +497,7 @@ async fn a_deleted_client_cannot_refresh() {
         .unwrap();
     let resp = refresh(&server, &client, &rt(&body), None).await;
     assert_oauth_error(resp, 401, "invalid_client").await;
+    userinfo_refuses(&server, &at(&body), "a deleted client's access token").await;
 }
 
 #[tokio::test]
