@@ -3,7 +3,9 @@
 //! clients (today the `client create` command) describes one as a [`ClientRegistration`] and
 //! gets a validated [`Client`] record or the rule it broke.
 
-use crate::model::{Client, GrantType, InvalidScope, Scope, TokenEndpointAuthMethod};
+use crate::model::{
+    Client, GrantType, InvalidScope, RefreshTokenPolicy, Scope, TokenEndpointAuthMethod,
+};
 use crate::secret::Secret;
 use std::net::IpAddr;
 use url::{Host, Url};
@@ -27,6 +29,9 @@ pub struct ClientRegistration {
     pub grant_types: Vec<String>,
     /// Scope tokens the client may request.
     pub scopes: Vec<String>,
+    /// When a code redemption issues a refresh token (`always`, `offline_access`, `never`);
+    /// `None` for the default, `offline_access`.
+    pub refresh_tokens: Option<String>,
 }
 
 /// A registration rule that was broken. The messages name the `client create` options, the
@@ -56,6 +61,8 @@ pub enum RegistrationError {
     NoScopes,
     #[error("{0}")]
     UnknownAuthMethod(String),
+    #[error("--refresh-tokens: {0}")]
+    UnknownRefreshTokenPolicy(String),
     #[error("a public client has no secret: its token endpoint auth method is none")]
     PublicClientWithSecretMethod,
     #[error(
@@ -106,6 +113,13 @@ pub fn build_client(
     let allowed_scopes = parse_scopes(&r.scopes)?;
     let token_endpoint_auth_method =
         auth_method(r.public, r.token_endpoint_auth_method.as_deref())?;
+    let refresh_tokens = match r.refresh_tokens.as_deref() {
+        None => RefreshTokenPolicy::default(),
+        Some(name) => name
+            .trim()
+            .parse()
+            .map_err(RegistrationError::UnknownRefreshTokenPolicy)?,
+    };
     if r.public != secret.is_none() {
         return Err(RegistrationError::SecretMismatch);
     }
@@ -121,6 +135,7 @@ pub fn build_client(
         public: r.public,
         first_party: r.first_party,
         created_at: now,
+        refresh_tokens,
     })
 }
 
@@ -260,6 +275,37 @@ mod tests {
             scopes: strings(&["openid", "profile", "email"]),
             ..ClientRegistration::default()
         }
+    }
+
+    #[test]
+    fn the_refresh_token_policy_defaults_to_offline_access_and_is_checked() {
+        let build = |policy: Option<&str>| {
+            build_client(
+                &ClientRegistration {
+                    refresh_tokens: policy.map(str::to_string),
+                    ..web_app()
+                },
+                "cid".into(),
+                Some(&Secret::new("s")),
+                0,
+            )
+        };
+        assert_eq!(
+            build(None).unwrap().refresh_tokens,
+            RefreshTokenPolicy::OfflineAccess
+        );
+        assert_eq!(
+            build(Some("always")).unwrap().refresh_tokens,
+            RefreshTokenPolicy::Always
+        );
+        assert_eq!(
+            build(Some("never")).unwrap().refresh_tokens,
+            RefreshTokenPolicy::Never
+        );
+        assert!(matches!(
+            build(Some("sometimes")),
+            Err(RegistrationError::UnknownRefreshTokenPolicy(_))
+        ));
     }
 
     #[test]

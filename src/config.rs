@@ -103,6 +103,12 @@ pub struct TokensFile {
     pub id_token_ttl: i64,
     pub code_ttl: i64,
     pub authorization_request_ttl: i64,
+    /// Absolute lifetime of a refresh-token family, seconds.
+    pub refresh_token_ttl: i64,
+    /// How long a refresh token may go unused, seconds; at most `refresh_token_ttl`.
+    pub refresh_token_idle_ttl: i64,
+    /// Seconds during which a retry of a refresh gets the same pair back; 0 disables.
+    pub refresh_retry_window: i64,
 }
 
 /// `[session]`
@@ -221,6 +227,9 @@ impl Default for TokensFile {
             id_token_ttl: 600,
             code_ttl: 60,
             authorization_request_ttl: 900,
+            refresh_token_ttl: 30 * DAY,
+            refresh_token_idle_ttl: 14 * DAY,
+            refresh_retry_window: 10,
         }
     }
 }
@@ -313,6 +322,12 @@ pub struct Config {
     pub id_token_ttl: i64,
     pub code_ttl: i64,
     pub authorization_request_ttl: i64,
+    /// Absolute lifetime of a refresh-token family, seconds.
+    pub refresh_token_ttl: i64,
+    /// Idle lifetime of a refresh token, seconds; at most `refresh_token_ttl`.
+    pub refresh_token_idle_ttl: i64,
+    /// The refresh retry window, seconds (0: retries are reuse).
+    pub refresh_retry_window: i64,
     /// Absolute lifetime of an IdP session, seconds.
     pub session_ttl: i64,
     /// How long an IdP session may go unused, seconds; at most `session_ttl`.
@@ -485,6 +500,32 @@ impl FileConfig {
                 "must be at most 600 seconds (RFC 6749 §4.1.2)",
             ));
         }
+        let refresh_token_ttl = seconds(
+            "tokens.refresh_token_ttl",
+            self.tokens.refresh_token_ttl,
+            YEAR,
+        )?;
+        let refresh_token_idle_ttl = seconds(
+            "tokens.refresh_token_idle_ttl",
+            self.tokens.refresh_token_idle_ttl,
+            YEAR,
+        )?;
+        if refresh_token_idle_ttl > refresh_token_ttl {
+            return Err(invalid(
+                "tokens.refresh_token_idle_ttl",
+                format!(
+                    "must not be longer than tokens.refresh_token_ttl ({refresh_token_ttl} s), \
+                     got {refresh_token_idle_ttl}"
+                ),
+            ));
+        }
+        let refresh_retry_window = self.tokens.refresh_retry_window;
+        if !(0..=60).contains(&refresh_retry_window) {
+            return Err(invalid(
+                "tokens.refresh_retry_window",
+                format!("must be between 0 (off) and 60 seconds, got {refresh_retry_window}"),
+            ));
+        }
         let session_ttl = seconds("session.ttl", self.session.ttl, YEAR)?;
         let session_idle_ttl = seconds("session.idle_ttl", self.session.idle_ttl, YEAR)?;
         if session_idle_ttl > session_ttl {
@@ -601,6 +642,9 @@ impl FileConfig {
                 self.tokens.authorization_request_ttl,
                 DAY,
             )?,
+            refresh_token_ttl,
+            refresh_token_idle_ttl,
+            refresh_retry_window,
             session_ttl,
             session_idle_ttl,
             login_free_attempts: self.login.free_attempts,

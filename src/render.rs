@@ -19,11 +19,16 @@ const PARTIALS: &[(&str, &str)] = &[("layout", include_str!("../templates/layout
 /// - `consent`: `request`, `csrf_token`, `client_name`, `scopes: [{name, description}]`
 /// - `error`: `title`, `message`
 /// - `form_post`: `redirect_uri`, `fields: [{name, value}]`, `nonce`
+/// - `logout`: `confirm`, `client_name`, `client_id`, `post_logout_redirect_uri`, `state`
+///   (empty strings when absent)
+/// - `logged_out`: nothing
 pub const PAGES: &[(&str, &str)] = &[
     ("login", include_str!("../templates/login.hbs")),
     ("consent", include_str!("../templates/consent.hbs")),
     ("error", include_str!("../templates/error.hbs")),
     ("form_post", include_str!("../templates/form_post.hbs")),
+    ("logout", include_str!("../templates/logout.hbs")),
+    ("logged_out", include_str!("../templates/logged_out.hbs")),
 ];
 
 /// The compiled templates.
@@ -114,6 +119,17 @@ mod tests {
                     "nonce": "n0nce",
                 }),
             ),
+            (
+                "logout",
+                json!({
+                    "confirm": "confirm-abc",
+                    "client_name": EVIL,
+                    "client_id": EVIL,
+                    "post_logout_redirect_uri": "https://rp.example/bye?x=\"1\"",
+                    "state": EVIL,
+                }),
+            ),
+            ("logged_out", json!({})),
         ]
     }
 

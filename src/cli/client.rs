@@ -69,6 +69,11 @@ pub struct ClientCreate {
         value_name = "SCOPES"
     )]
     pub scopes: Vec<String>,
+    /// When redeeming a code also issues a refresh token: `always`, `offline_access` (only
+    /// when the granted scope includes it; the default) or `never`. Needs the `refresh_token`
+    /// grant type (a default) and, for `offline_access`, that scope in `--scope`.
+    #[arg(long, value_name = "WHEN")]
+    pub refresh_tokens: Option<String>,
     /// Print `{"client_id":…,"client_secret":…}` for scripts.
     #[arg(long)]
     pub json: bool,
@@ -86,6 +91,7 @@ impl ClientCreate {
             token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
             grant_types: self.grant_types.clone(),
             scopes: self.scopes.clone(),
+            refresh_tokens: self.refresh_tokens.clone(),
         }
     }
 }
@@ -172,6 +178,7 @@ fn client_json(client: &Client) -> serde_json::Value {
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "grant_types": client.grant_types,
         "allowed_scopes": client.allowed_scopes,
+        "refresh_tokens": client.refresh_tokens.as_str(),
         "created_at": client.created_at,
     })
 }
@@ -232,6 +239,11 @@ pub fn write_client(out: &mut impl Write, client: &Client, json: bool) -> std::i
     )?;
     writeln!(out, "grant_types:                {}", grants.join(","))?;
     writeln!(out, "allowed_scopes:             {}", client.allowed_scopes)?;
+    writeln!(
+        out,
+        "refresh_tokens:             {}",
+        client.refresh_tokens.as_str()
+    )?;
     writeln!(out, "redirect_uris:")?;
     for uri in &client.redirect_uris {
         writeln!(out, "  {uri}")?;
@@ -271,6 +283,30 @@ mod tests {
             secret,
             42,
         )?)
+    }
+
+    #[test]
+    fn client_create_takes_the_refresh_token_policy() {
+        use crate::model::RefreshTokenPolicy;
+        let base = [
+            "--name",
+            "App",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ];
+        let secret = Secret::new("s3cret");
+        let default = build(&create_args(&base), Some(&secret)).unwrap();
+        assert_eq!(default.refresh_tokens, RefreshTokenPolicy::OfflineAccess);
+        let mut always = base.to_vec();
+        always.extend(["--refresh-tokens", "always"]);
+        let client = build(&create_args(&always), Some(&secret)).unwrap();
+        assert_eq!(client.refresh_tokens, RefreshTokenPolicy::Always);
+        let mut bad = base.to_vec();
+        bad.extend(["--refresh-tokens", "daily"]);
+        assert!(matches!(
+            build(&create_args(&bad), Some(&secret)),
+            Err(CliError::Usage(_))
+        ));
     }
 
     #[test]

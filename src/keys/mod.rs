@@ -82,6 +82,33 @@ impl std::fmt::Debug for KeyManager {
     }
 }
 
+impl KeyManager {
+    /// Encrypts a short-lived secret for storage under the key-encryption key (AES-256-GCM, as
+    /// private keys are), bound to `context`, which must contain a `:` so that it can never be
+    /// a `kid` (an RFC 7638 thumbprint has none): a sealed private key and any other sealed
+    /// value cannot be swapped. Used for the response a refresh retry may get back.
+    pub fn seal_at_rest(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        check_context(context)?;
+        self.kek.seal(context, plaintext)
+    }
+
+    /// Decrypts what [`KeyManager::seal_at_rest`] sealed with the same `context`.
+    pub fn open_at_rest(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        check_context(context)?;
+        self.kek.open(context, sealed)
+    }
+}
+
+fn check_context(context: &str) -> Result<(), KeyError> {
+    if context.contains(':') {
+        Ok(())
+    } else {
+        Err(KeyError::Crypto(
+            "a sealing context must contain ':' (it must never be a kid)".into(),
+        ))
+    }
+}
+
 /// What the tests of the ring and of JWS share.
 #[cfg(test)]
 mod test_support {

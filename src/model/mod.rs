@@ -228,6 +228,48 @@ pub struct Client {
     /// First-party clients skip the consent page.
     pub first_party: bool,
     pub created_at: UnixTime,
+    /// When a code redemption also issues a refresh token.
+    pub refresh_tokens: RefreshTokenPolicy,
+}
+
+/// When a client gets a refresh token with the tokens of a code redemption (it must also be
+/// allowed the `refresh_token` grant).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshTokenPolicy {
+    /// With every code redemption.
+    Always,
+    /// Only when the granted scope includes `offline_access` (OIDC Core §11): requested,
+    /// allowed for the client and consented to.
+    #[default]
+    OfflineAccess,
+    /// Never.
+    Never,
+}
+
+impl RefreshTokenPolicy {
+    /// The name used in the CLI and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshTokenPolicy::Always => "always",
+            RefreshTokenPolicy::OfflineAccess => "offline_access",
+            RefreshTokenPolicy::Never => "never",
+        }
+    }
+}
+
+impl FromStr for RefreshTokenPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(Self::Always),
+            "offline_access" => Ok(Self::OfflineAccess),
+            "never" => Ok(Self::Never),
+            other => Err(format!(
+                "unknown refresh-token policy '{other}' (expected always, offline_access or never)"
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -248,6 +290,7 @@ impl Client {
             public: true,
             first_party: true,
             created_at: 0,
+            refresh_tokens: RefreshTokenPolicy::OfflineAccess,
         }
     }
 }
@@ -513,6 +556,82 @@ pub struct Throttle {
     pub failures: i64,
     /// No attempt is checked before this time.
     pub locked_until: Option<UnixTime>,
+}
+
+/// A refresh-token family (RFC 9700 §4.14.2): the refresh tokens of one grant, each replacing
+/// the one before. One record per grant: only the newest token (`current_hash`) can be
+/// redeemed; every earlier one stays known (`token_hashes`) so that presenting it again is
+/// recognised as reuse. What the tokens of the grant repeat (the login, scope, `claims`) is
+/// kept here, so a refresh needs no other record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshFamily {
+    /// The grant id: the code's [`AuthorizationCode::grant_id`].
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: UserId,
+    /// The scope granted with the code; every refresh token of the family has it (RFC 6749
+    /// §6), a refresh may ask for less for its access token, never more.
+    pub scope: Scope,
+    /// The IdP session's public id (`sid`) the grant was approved in.
+    pub sid: String,
+    pub auth_time: UnixTime,
+    pub amr: Vec<String>,
+    /// The `claims` request parameter of the authorization (OIDC Core §5.5).
+    pub claims: Option<RequestedClaims>,
+    /// Issued for `offline_access`: the family outlives the session (logout spares it).
+    pub offline: bool,
+    pub created_at: UnixTime,
+    /// The absolute end of the family, whatever its use.
+    pub expires_at: UnixTime,
+    /// SHA-256 of the one refresh token that may be redeemed now.
+    pub current_hash: TokenHash,
+    /// When the current token was issued.
+    pub current_issued_at: UnixTime,
+    /// When the current token expires unused (idle lifetime, never after `expires_at`).
+    pub current_expires_at: UnixTime,
+    /// Every token the family ever had, the current one included.
+    pub token_hashes: Vec<TokenHash>,
+    /// What the last rotation answered, for a retry of it (see [`RetryPair`]).
+    pub retry: Option<RetryPair>,
+    /// When the family was revoked (reuse, revocation, logout); revoked families stay revoked.
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl RefreshFamily {
+    /// Whether the current token can be redeemed at `now`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now && self.current_expires_at > now
+    }
+
+    /// Whether `user` has changed (or reset) their password since the sign-in this grant comes
+    /// from: such a change ends the grant.
+    pub fn predates_password_change(&self, user: &User) -> bool {
+        user.password_changed_at > self.auth_time
+    }
+}
+
+/// The response of a family's last rotation, sealed under the key-encryption key, so that a
+/// retry of that very request within the window gets the same pair instead of a second one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPair {
+    /// The token that rotation redeemed.
+    pub previous_hash: TokenHash,
+    /// SHA-256 of what identifies the request (client and requested scope).
+    pub request_hash: TokenHash,
+    /// The retry window ends here (exclusive).
+    pub until: UnixTime,
+    /// The sealed response (AES-256-GCM, bound to the grant and `previous_hash`).
+    pub sealed: Vec<u8>,
+}
+
+/// One rotation of a family: what replaces its current token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshRotation {
+    pub new_hash: TokenHash,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// `None` when the retry window is disabled.
+    pub retry: Option<RetryPair>,
 }
 
 #[cfg(test)]

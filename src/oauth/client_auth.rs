@@ -1,13 +1,28 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
 //! `client_secret_post`, or `none` for public clients.
 
-use crate::error::{OAuthError, internal};
+use crate::error::{OAuthError, OAuthErrorCode, internal};
 use crate::model::{Client, TokenEndpointAuthMethod as Method};
 use crate::params::Params;
 use crate::secret::Secret;
 use crate::store::Store;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+
+/// `401 invalid_client` with its `WWW-Authenticate: Basic` challenge, however the client tried
+/// to authenticate — with Basic, with `client_secret_post`, or not at all: RFC 9110 §15.5.2
+/// requires a challenge on every 401, and RFC 6749 §5.2 names the scheme the server supports.
+/// Every refusal of client authentication is built here.
+pub fn refused() -> OAuthError {
+    OAuthError::invalid_client(true)
+}
+
+/// [`refused`] with a description of why.
+pub fn refused_because(description: impl Into<String>) -> OAuthError {
+    let mut error = OAuthError::new(OAuthErrorCode::InvalidClient, description);
+    error.basic_challenge = true;
+    error
+}
 
 /// The credentials a request presented.
 #[derive(Debug)]
@@ -28,10 +43,6 @@ impl ClientCredentials {
             | Self::None { client_id } => client_id,
         }
     }
-
-    fn is_basic(&self) -> bool {
-        matches!(self, Self::Basic { .. })
-    }
 }
 
 /// Reads the credentials from the `Authorization` header and the body. Using more than one
@@ -47,15 +58,14 @@ pub fn extract(
         // RFC 6749 §5.2: a client that tried the Authorization header gets the challenge of
         // the scheme we support.
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(OAuthError::invalid_client(true));
+            return Err(refused());
         }
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request(
                 "use one client authentication method, not both",
             ));
         }
-        let (client_id, secret) =
-            decode_basic(value.trim()).ok_or(OAuthError::invalid_client(true))?;
+        let (client_id, secret) = decode_basic(value.trim()).ok_or_else(refused)?;
         if body_id.is_some_and(|id| id != client_id) {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the credentials",
@@ -74,7 +84,7 @@ pub fn extract(
         (Some(id), None) => Ok(ClientCredentials::None {
             client_id: id.to_string(),
         }),
-        (None, _) => Err(OAuthError::invalid_client(false)),
+        (None, _) => Err(refused()),
     }
 }
 
@@ -118,12 +128,11 @@ pub async fn authenticate(
     store: &dyn Store,
     credentials: &ClientCredentials,
 ) -> Result<Client, OAuthError> {
-    let basic = credentials.is_basic();
     let client = store
         .client(credentials.client_id())
         .await
         .map_err(internal)?
-        .ok_or(OAuthError::invalid_client(basic))?;
+        .ok_or_else(refused)?;
     // Only the method the client registered (RFC 7591 §2 token_endpoint_auth_method).
     let ok = match (
         credentials,
@@ -137,17 +146,12 @@ pub async fn authenticate(
         (ClientCredentials::None { .. }, None, Method::None) => client.public,
         _ => false,
     };
-    if ok {
-        Ok(client)
-    } else {
-        Err(OAuthError::invalid_client(basic))
-    }
+    if ok { Ok(client) } else { Err(refused()) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::OAuthErrorCode;
 
     #[test]
     fn basic_credentials_are_form_decoded() {
@@ -165,6 +169,19 @@ mod tests {
             extract(Some(&header), &params).unwrap_err().code,
             OAuthErrorCode::InvalidRequest
         );
+    }
+
+    #[test]
+    fn no_credentials_at_all_is_invalid_client_with_challenge() {
+        let err = extract(None, &Params::default()).unwrap_err();
+        assert_eq!(err.code, OAuthErrorCode::InvalidClient);
+        assert!(
+            err.basic_challenge,
+            "RFC 9110 §15.5.2: every 401 has a challenge"
+        );
+        let why = refused_because("no \"quotes\"\n");
+        assert!(why.basic_challenge);
+        assert_eq!(why.description.as_deref(), Some("no quotes"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 /// The scopes Sesame understands.
-pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email"];
+pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access"];
 
 /// The claims Sesame's ID tokens and UserInfo responses can carry: the protocol's and the
 /// user claims of [`USER_CLAIMS`].
@@ -41,11 +41,12 @@ pub fn render(config: &Config) -> Vec<u8> {
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "revocation_endpoint": format!("{issuer}/revoke"),
         "introspection_endpoint": format!("{issuer}/introspect"),
+        "end_session_endpoint": format!("{issuer}/logout"),
         "jwks_uri": format!("{issuer}/jwks"),
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported":
@@ -92,6 +93,7 @@ mod tests {
         assert_eq!(doc["jwks_uri"], "http://127.0.0.1:8080/jwks");
         assert_eq!(doc["claims_parameter_supported"], true);
         assert_eq!(doc["revocation_endpoint"], "http://127.0.0.1:8080/revoke");
+        assert_eq!(doc["end_session_endpoint"], "http://127.0.0.1:8080/logout");
         assert_eq!(
             doc["introspection_endpoint"],
             "http://127.0.0.1:8080/introspect"

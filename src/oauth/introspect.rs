@@ -2,7 +2,9 @@
 //! token is active and what it stands for.
 //!
 //! Until registered APIs exist, a caller may see only the tokens it was issued itself; every
-//! other token is, to that caller, inactive. Every inactive answer is the same
+//! other token is, to that caller, inactive. Access tokens (`token_type` `Bearer`) and refresh
+//! tokens (`token_type` `refresh_token`: only the current token of a live family is active)
+//! are both answered. Every inactive answer is the same
 //! `{"active":false}`, so a caller learns nothing about why (RFC 7662 §2.2, §4).
 
 use crate::accounts::Accounts;
@@ -10,8 +12,9 @@ use crate::clock::UnixTime;
 use crate::error::{OAuthError, internal};
 use crate::keys::KeyManager;
 use crate::model::{Client, Scope};
-use crate::oauth::client_form;
 use crate::oauth::tokens::{self, BearerError, TokenSubject};
+use crate::oauth::{client_auth, client_form};
+use crate::secret::TokenHash;
 
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
@@ -37,14 +40,17 @@ pub struct ActiveToken {
     /// from userinfo with the same token anyway).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// Always `Bearer` (RFC 6750).
+    /// `Bearer` (RFC 6750) for an access token, `refresh_token` for a refresh token.
     pub token_type: &'static str,
     pub exp: i64,
     pub iat: i64,
     pub sub: String,
+    /// An access token's `aud`; for a refresh token, the issuer (it is for no one else).
     pub aud: String,
     pub iss: String,
-    pub jti: String,
+    /// An access token's `jti`; an opaque refresh token has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// What introspection found.
@@ -75,7 +81,7 @@ pub async fn introspect(
     // without I/O: another client's token costs no store read and so reveals nothing, not even
     // by timing or by a store failure (RFC 7662 §4).
     let Ok(claims) = tokens::verify_access_token(keys, issuer, token, now) else {
-        return Ok(Introspection::Inactive);
+        return introspect_refresh_token(store, accounts, issuer, caller, token, now).await;
     };
     if claims.client_id != caller.client_id {
         return Ok(Introspection::Inactive);
@@ -105,7 +111,46 @@ pub async fn introspect(
         sub: claims.sub,
         aud: claims.aud,
         iss: claims.iss,
-        jti: claims.jti,
+        jti: Some(claims.jti),
+    })))
+}
+
+/// A refresh token is active while it is the current token of a live family of `caller`, whose
+/// user is active and has not changed their password since the grant's sign-in (the rules a
+/// refresh with it would meet).
+async fn introspect_refresh_token(
+    store: &dyn Store,
+    accounts: &Accounts,
+    issuer: &str,
+    caller: &Client,
+    token: &str,
+    now: UnixTime,
+) -> Result<Introspection, StoreError> {
+    let hash = TokenHash::of(token);
+    let Some(family) = store.refresh_family_by_token(&hash).await? else {
+        return Ok(Introspection::Inactive);
+    };
+    if family.client_id != caller.client_id || family.current_hash != hash || !family.is_live(now) {
+        return Ok(Introspection::Inactive);
+    }
+    let Some(user) = accounts.active_user(&family.user_id).await? else {
+        return Ok(Introspection::Inactive);
+    };
+    if family.predates_password_change(&user) {
+        return Ok(Introspection::Inactive);
+    }
+    Ok(Introspection::Active(Box::new(ActiveToken {
+        active: true,
+        username: family.scope.contains("email").then(|| user.email.clone()),
+        scope: family.scope.to_string(),
+        client_id: family.client_id,
+        token_type: "refresh_token",
+        exp: family.current_expires_at,
+        iat: family.current_issued_at,
+        sub: user.id.0,
+        aud: issuer.to_string(),
+        iss: issuer.to_string(),
+        jti: None,
     })))
 }
 
@@ -118,9 +163,9 @@ pub async fn handle(
     // RFC 7662 §2.1, §4: the caller must be authorized; only confidential clients are.
     let (params, client) = client_form(&req, &body, &state).await?;
     if client.public {
-        let mut refused = OAuthError::invalid_client(false);
-        refused.description = Some("introspection requires a confidential client".into());
-        return Err(refused);
+        return Err(client_auth::refused_because(
+            "introspection requires a confidential client",
+        ));
     }
     // RFC 7662 §4: a caller must not be able to probe for tokens at will.
     if let Err(retry_after) = state.introspection_limit.check(&client.client_id) {

@@ -14,8 +14,9 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 
-// The token lifecycle: revocation (RFC 7009) and introspection (RFC 7662).
+// The token lifecycle: revocation (RFC 7009), introspection (RFC 7662), RP-initiated logout.
 pub mod introspect;
+pub mod logout;
 pub mod revoke;
 
 /// The prologue of the endpoints a client calls with a form and its credentials (token,
@@ -39,7 +40,7 @@ pub(crate) async fn client_form(
     let params = crate::params::Params::parse(body);
     let authorization = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
         None => None,
-        Some(v) => Some(v.to_str().map_err(|_| OAuthError::invalid_client(true))?),
+        Some(v) => Some(v.to_str().map_err(|_| client_auth::refused())?),
     };
     let credentials = client_auth::extract(authorization, &params)?;
     let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;
@@ -81,6 +82,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/introspect")
             .route(web::post().to(introspect::handle))
             .default_service(method_not_allowed("POST")),
+    )
+    // RP-Initiated Logout 1.0 §2: GET and POST.
+    .service(
+        web::resource("/logout")
+            .route(web::get().to(logout::handle))
+            .route(web::post().to(logout::handle))
+            .default_service(method_not_allowed("GET, POST")),
     )
     .service(
         web::resource("/userinfo")

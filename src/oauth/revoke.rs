@@ -1,15 +1,19 @@
 //! The revocation endpoint (RFC 7009): a client tells Sesame it no longer needs a token.
 //!
-//! Today the tokens Sesame issues to clients are JWT access tokens; revoking one puts its `jti`
-//! on the deny-list until the token's own `exp`, which userinfo and introspection consult.
-//! APIs that validate access tokens offline through the JWKS never see the deny-list.
+//! Revoking a JWT access token puts its `jti` on the deny-list until the token's own `exp`, which
+//! userinfo and introspection consult; APIs that validate access tokens offline through the
+//! JWKS never see the deny-list. Revoking a refresh token (any of its family, current or
+//! rotated away) revokes the whole grant: the family, and every access token issued under it
+//! (RFC 7009 §2.1: the server may, and for a family it must, revoke the related tokens).
 
 use crate::clock::UnixTime;
 use crate::error::{OAuthError, internal};
 use crate::keys::KeyManager;
 use crate::model::Client;
 use crate::oauth::client_form;
+use crate::oauth::grants::refresh_token::revoke_grant;
 use crate::oauth::tokens;
+use crate::secret::TokenHash;
 
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
@@ -26,21 +30,26 @@ const REVOCATION_PARAMETERS: &[&str] = &["token", "token_type_hint", "client_id"
 pub enum Revocation {
     /// An access token of the calling client: its `jti` is now on the deny-list.
     AccessTokenRevoked,
-    /// A valid access token of another client: left untouched (RFC 7009 §2.1).
+    /// A refresh token of the calling client: its grant is now revoked (the refresh-token
+    /// family and every access token of the grant).
+    GrantRevoked,
+    /// A valid token of another client: left untouched (RFC 7009 §2.1).
     OtherClientsToken,
     /// Not a live token Sesame issued (unknown, malformed, forged, expired): nothing to do.
     NotALiveToken,
 }
 
-/// Revokes `token` if it is a live access token that `caller` was issued. The token's
-/// signature, `typ`, issuer and expiry are checked ([`tokens::verify_access_token`]) so that
-/// nobody can put made-up `jti`s on the deny-list; the deny-list entry lives until the token's
-/// own `exp`. Revoking a revoked token again changes nothing (the store's upsert is
+/// Revokes `token` if it is a live access token, or a refresh token, that `caller` was issued.
+/// An access token's signature, `typ`, issuer and expiry are checked
+/// ([`tokens::verify_access_token`]) so that nobody can put made-up `jti`s on the deny-list;
+/// the deny-list entry lives until the token's own `exp`. A refresh token is looked up by its
+/// hash; revoking it revokes its grant ([`revoke_grant`], with `access_token_ttl` bounding the
+/// grant's access tokens). Revoking a revoked token again changes nothing (every write is
 /// idempotent), and whether its user is still active does not matter.
 ///
 /// `token_type_hint` is not taken: RFC 7009 §2.1 lets the server ignore it when it can tell
-/// the type itself, and Sesame can (a JWT access token verifies; nothing else does), so a
-/// wrong or unknown hint changes nothing.
+/// the type itself, and Sesame can (a JWT access token verifies; a refresh token is found by
+/// its hash), so a wrong or unknown hint changes nothing.
 pub async fn revoke(
     keys: &KeyManager,
     store: &dyn Store,
@@ -48,9 +57,17 @@ pub async fn revoke(
     caller: &Client,
     token: &str,
     now: UnixTime,
+    access_token_ttl: i64,
 ) -> Result<Revocation, StoreError> {
     let Ok(claims) = tokens::verify_access_token(keys, issuer, token, now) else {
-        return Ok(Revocation::NotALiveToken);
+        let Some(family) = store.refresh_family_by_token(&TokenHash::of(token)).await? else {
+            return Ok(Revocation::NotALiveToken);
+        };
+        if family.client_id != caller.client_id {
+            return Ok(Revocation::OtherClientsToken);
+        }
+        revoke_grant(store, &family.grant_id, now, access_token_ttl).await?;
+        return Ok(Revocation::GrantRevoked);
     };
     if claims.client_id != caller.client_id {
         return Ok(Revocation::OtherClientsToken);
@@ -82,6 +99,7 @@ pub async fn handle(
         &client,
         token,
         state.now(),
+        state.config.access_token_ttl,
     )
     .await
     .map_err(internal)?;
@@ -124,6 +142,7 @@ mod tests {
             auth_time: Some(NOW - 10),
             sid: Some("sid-1".into()),
             userinfo_claims: vec![],
+            gid: None,
         }
     }
 
@@ -136,7 +155,7 @@ mod tests {
         let caller = client("client-a");
         let revoke_now = |token: String, now: UnixTime| {
             let (keys, store, caller) = (&keys, store.clone(), caller.clone());
-            async move { revoke(keys, store.as_ref(), ISSUER, &caller, &token, now).await }
+            async move { revoke(keys, store.as_ref(), ISSUER, &caller, &token, now, 600).await }
         };
 
         let own = tokens::mint_access_token(&keys, &claims("client-a", "jti-own")).unwrap();

@@ -2,13 +2,13 @@
 
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::client_form;
-use crate::oauth::grants::{authorization_code, client_credentials};
+use crate::oauth::grants::{authorization_code, client_credentials, refresh_token};
 
 use crate::state::AppState;
 use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-/// The token-request parameters Sesame defines (RFC 6749 §4.1.3, §4.4.2, §2.3.1; RFC 7636
+/// The token-request parameters Sesame defines (RFC 6749 §4.1.3, §4.4.2, §6, §2.3.1; RFC 7636
 /// §4.5); each may appear once, anything else is ignored.
 const TOKEN_PARAMETERS: &[&str] = &[
     "grant_type",
@@ -18,6 +18,7 @@ const TOKEN_PARAMETERS: &[&str] = &[
     "client_id",
     "client_secret",
     "scope",
+    "refresh_token",
 ];
 
 /// `POST /token`
@@ -36,6 +37,7 @@ pub async fn handle(
     let response = match grant_type {
         "authorization_code" => authorization_code::redeem(&state, &client, &params).await?,
         "client_credentials" => client_credentials::issue(&state, &client, &params)?,
+        "refresh_token" => refresh_token::refresh(&state, &client, &params).await?,
         other => {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,

@@ -69,6 +69,10 @@ pub struct AccessTokenClaims {
     /// token alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub userinfo_claims: Vec<String>,
+    /// A private claim: the grant (code and refresh-token family) the token was issued under,
+    /// so that revoking the grant denies every access token of it (the deny-list by grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 impl AccessTokenClaims {
@@ -133,6 +137,8 @@ pub struct AccessTokenGrant<'a> {
     pub login: Option<Login<'a>>,
     /// The `userinfo` member of the `claims` request parameter (OIDC Core §5.5).
     pub userinfo_claims: &'a [String],
+    /// The grant the token is issued under (`gid`); `None` for a client's own token.
+    pub grant_id: Option<&'a str>,
 }
 
 /// The facts of one ID token.
@@ -170,6 +176,7 @@ pub fn access_token_claims(issuer: &str, grant: AccessTokenGrant<'_>) -> AccessT
             Some(_) => grant.userinfo_claims.to_vec(),
             None => Vec::new(),
         },
+        gid: grant.grant_id.map(str::to_string),
     }
 }
 
@@ -303,6 +310,9 @@ pub enum BearerError {
     /// A person's token whose user is unknown or disabled.
     #[error("the access token's subject is not an active user")]
     InactiveUser,
+    /// The token's client is no longer registered (deleted).
+    #[error("the access token's client is no longer registered")]
+    ClientGone,
     /// The store could not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -325,8 +335,9 @@ pub struct ValidatedAccessToken {
 }
 
 /// The one validation of a presented access token, for every endpoint that accepts one:
-/// [`verify_access_token`] (signature, `typ`, issuer, expiry, `iat` skew), then the deny-list,
-/// then — for a person's token — that the user is active ([`Accounts::active_user`]).
+/// [`verify_access_token`] (signature, `typ`, issuer, expiry, `iat` skew), then the deny-list
+/// (by `jti` and by grant), that its client is still registered, then — for a person's token —
+/// that the user is active ([`Accounts::active_user`]).
 pub async fn validate_access_token(
     keys: &KeyManager,
     store: &dyn Store,
@@ -340,10 +351,10 @@ pub async fn validate_access_token(
 }
 
 /// The store half of [`validate_access_token`], for a token [`verify_access_token`] already
-/// passed: the deny-list, then whether its signing key was revoked, then — for a person's
-/// token — an active user. Split out so that a caller can first decide, without any I/O,
-/// whether it may look at the token at all (introspection of another client's token must cost
-/// and reveal nothing).
+/// passed: the deny-list (by `jti`, and by grant for a revoked refresh family), whether its
+/// signing key was revoked, a registered client, then — for a person's token — an active user.
+/// Split out so that a caller can first decide, without any I/O, whether it may look at the
+/// token at all (introspection of another client's token must cost and reveal nothing).
 ///
 /// The key is looked up in the store rather than only in this instance's key ring, so a key
 /// revoked by `sesame keys revoke` (another process) stops verifying here at once, not at the
@@ -354,11 +365,18 @@ pub async fn check_live(
     verified: VerifiedAccessToken,
 ) -> Result<ValidatedAccessToken, BearerError> {
     let VerifiedAccessToken { claims, kid } = verified;
-    if store.is_access_token_revoked(&claims.jti).await? {
+    if store
+        .is_access_token_denied(&claims.jti, claims.gid.as_deref())
+        .await?
+    {
         return Err(BearerError::Revoked);
     }
     if store.is_signing_key_revoked(&kid).await? {
         return Err(BearerError::RevokedKey);
+    }
+    // A deleted client's tokens die with it (its grants can no longer be refreshed either).
+    if store.client(&claims.client_id).await?.is_none() {
+        return Err(BearerError::ClientGone);
     }
     let subject = if claims.is_for_user() {
         let user = accounts
@@ -403,6 +421,7 @@ mod tests {
             auth_time: Some(NOW - 10),
             sid: Some("sid-1".into()),
             userinfo_claims: vec![],
+            gid: None,
         }
     }
 
@@ -563,6 +582,7 @@ mod tests {
                 expires_at: NOW + 600,
                 login: Some(login()),
                 userinfo_claims: &requested,
+                grant_id: Some("grant-1"),
             },
         );
         assert_eq!(
@@ -579,6 +599,7 @@ mod tests {
                 auth_time: Some(NOW - 10),
                 sid: Some("sid-1".into()),
                 userinfo_claims: names(&["email", "email_verified"]),
+                gid: Some("grant-1".into()),
             }
         );
         assert!(claims.is_for_user());
@@ -604,6 +625,7 @@ mod tests {
                 expires_at: NOW + 600,
                 login: None,
                 userinfo_claims: &requested,
+                grant_id: None,
             },
         );
         assert_eq!(claims.sub, "client-1");
@@ -753,6 +775,13 @@ mod tests {
             let clock = Arc::new(crate::clock::FixedClock::new(NOW));
             let accounts = Accounts::new(store.clone(), &config, clock);
             store.create_user(&user(Some("Ada"))).await.unwrap();
+            store
+                .create_client(&crate::model::Client {
+                    client_id: "client-1".into(),
+                    ..crate::model::Client::test_public()
+                })
+                .await
+                .unwrap();
             Validation {
                 keys,
                 store,
@@ -821,6 +850,44 @@ mod tests {
                 .unwrap();
             let err = v.validate(&claims, NOW).await.unwrap_err();
             assert!(matches!(err, BearerError::Revoked), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_token_of_a_denied_grant_is_refused_and_other_grants_are_not() {
+        let v = Validation::new().await;
+        let of_grant = |jti: &str, gid: &str| AccessTokenClaims {
+            jti: jti.into(),
+            gid: Some(gid.into()),
+            ..access_claims()
+        };
+        v.store.deny_grant("grant-a", NOW + 900).await.unwrap();
+        for jti in ["jti-a1", "jti-a2"] {
+            let err = v
+                .validate(&of_grant(jti, "grant-a"), NOW)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, BearerError::Revoked), "{err:?}");
+        }
+        assert!(
+            v.validate(&of_grant("jti-b1", "grant-b"), NOW)
+                .await
+                .is_ok()
+        );
+        assert!(
+            v.validate(&access_claims(), NOW).await.is_ok(),
+            "no gid, no grant denial"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_of_a_deleted_client_is_refused() {
+        let v = Validation::new().await;
+        assert!(v.validate(&access_claims(), NOW).await.is_ok());
+        assert!(v.store.delete_client("client-1").await.unwrap());
+        for claims in [access_claims(), client_claims()] {
+            let err = v.validate(&claims, NOW).await.unwrap_err();
+            assert!(matches!(err, BearerError::ClientGone), "{err:?}");
         }
     }
 

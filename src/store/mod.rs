@@ -10,7 +10,8 @@
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, KeyState, KeyUsage,
-    PlannedToken, Scope, Session, SigningKey, Throttle, User, UserId,
+    PlannedToken, RefreshFamily, RefreshRotation, Scope, Session, SigningKey, Throttle, User,
+    UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -213,6 +214,70 @@ pub trait AccessTokenDenyList {
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// Refresh-token families (RFC 9700 §4.14.2), one record per grant. Implemented in
+/// `sqlite/refresh.rs` and `mongo/refresh.rs`.
+#[async_trait]
+pub trait RefreshTokenStore {
+    /// Inserts a new family (at a code redemption); [`Conflict::Other`] if the grant has one.
+    async fn insert_refresh_family(&self, family: &RefreshFamily) -> StoreResult<()>;
+    /// The family that ever held the token with this hash (current or rotated away), whatever
+    /// its state: the caller tells redemption, retry and reuse apart.
+    async fn refresh_family_by_token(
+        &self,
+        token_hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshFamily>>;
+    /// Rotates the family's current token: if `presented` is still its current token, the
+    /// family is not revoked and neither lifetime has passed at `now`, the rotation's token
+    /// becomes current (and is added to the family's tokens) and its retry pair replaces the
+    /// last → the family as now stored. Otherwise nothing changes → `None`. Of any number of
+    /// concurrent rotations of one token, exactly one succeeds.
+    ///
+    /// Atomicity: SQLite does it in one conditional `UPDATE … RETURNING` (plus the insert of
+    /// the new token's hash, in the same transaction); MongoDB in one `find_one_and_update`
+    /// filtered on the current hash, `revoked_at: null` and both expiries.
+    async fn rotate_refresh_token(
+        &self,
+        grant_id: &str,
+        presented: &TokenHash,
+        rotation: &RefreshRotation,
+        now: UnixTime,
+    ) -> StoreResult<Option<RefreshFamily>>;
+    /// Revokes the family of `grant_id` at `now` (the first revocation time is kept) and drops
+    /// its sealed retry pair; `false` if there is no such family. Idempotent; one write.
+    async fn revoke_refresh_family(&self, grant_id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Revokes (as [`RefreshTokenStore::revoke_refresh_family`]) every live family of
+    /// `user_id`; returns their grant ids, so the caller can deny their access tokens.
+    async fn revoke_user_refresh_families(
+        &self,
+        user_id: &UserId,
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>>;
+    /// Revokes every family bound to the session `sid` that was not issued for
+    /// `offline_access` (logout ends them); returns their grant ids.
+    async fn revoke_session_refresh_families(
+        &self,
+        sid: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>>;
+    /// The grants the codes redeemed in session `sid` started (still stored: a redeemed code is
+    /// kept while the access token it issued lives), each with its granted scope, so that
+    /// logout can deny the session's access tokens.
+    async fn session_code_grants(&self, sid: &str) -> StoreResult<Vec<(String, Scope)>>;
+}
+
+/// The deny-list by grant: every access token carrying a grant id (its `gid` claim) is denied
+/// once its grant is. Entries live in the access-token deny-list, so purging and backends stay
+/// one mechanism. Implemented beside the refresh-token store.
+#[async_trait]
+pub trait GrantDenyList {
+    /// Denies every access token of `grant_id` until `until` (later than any of them can
+    /// expire); idempotent, a repeat keeps the later time.
+    async fn deny_grant(&self, grant_id: &str, until: UnixTime) -> StoreResult<()>;
+    /// Whether the token `jti` is denied, by its own entry or, given its grant, by any entry
+    /// naming that grant (a grant denial, or a token revoked together with its grant).
+    async fn is_access_token_denied(&self, jti: &str, grant_id: Option<&str>) -> StoreResult<bool>;
+}
+
 /// IdP browser sessions.
 #[async_trait]
 pub trait SessionStore {
@@ -337,6 +402,8 @@ pub trait Store:
     + KeyStore
     + ThrottleStore
     + ThrottleStateStore
+    + RefreshTokenStore
+    + GrantDenyList
     + Send
     + Sync
 {

@@ -34,8 +34,8 @@ use super::{
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, GrantType,
-    IssuedToken, PlannedToken, RequestedClaims, Scope, Session, Throttle, TokenEndpointAuthMethod,
-    User, UserId,
+    IssuedToken, PlannedToken, RefreshTokenPolicy, RequestedClaims, Scope, Session, Throttle,
+    TokenEndpointAuthMethod, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -52,6 +52,7 @@ use std::time::Duration;
 
 mod keys;
 use keys::KeyDoc;
+mod refresh;
 mod throttle_state;
 
 /// The database used when the URL names none.
@@ -306,6 +307,7 @@ impl MongoStore {
                 .await
                 .map_err(backend)?;
         }
+        refresh::create_indexes(db).await?;
         Ok(())
     }
 }
@@ -499,6 +501,9 @@ struct ClientDoc {
     public: bool,
     first_party: bool,
     created_at: i64,
+    /// Absent in clients written before refresh tokens: the default policy.
+    #[serde(default)]
+    refresh_tokens: RefreshTokenPolicy,
 }
 
 impl From<&Client> for ClientDoc {
@@ -515,6 +520,7 @@ impl From<&Client> for ClientDoc {
             public: c.public,
             first_party: c.first_party,
             created_at: c.created_at,
+            refresh_tokens: c.refresh_tokens,
         }
     }
 }
@@ -533,6 +539,7 @@ impl From<ClientDoc> for Client {
             public: c.public,
             first_party: c.first_party,
             created_at: c.created_at,
+            refresh_tokens: c.refresh_tokens,
         }
     }
 }
@@ -1265,6 +1272,7 @@ impl Store for MongoStore {
             .await
             .map_err(backend)?
             .deleted_count;
+        purged += refresh::purge(&self.db, now).await?;
         Ok(purged)
     }
 

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod keys;
+mod refresh;
 mod throttle_state;
 
 /// How long a statement waits for another connection's write lock before failing.
@@ -239,6 +240,9 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
         public: col(row, "public")?,
         first_party: col(row, "first_party")?,
         created_at: col(row, "created_at")?,
+        refresh_tokens: col::<String>(row, "refresh_tokens")?
+            .parse()
+            .map_err(corrupt)?,
     })
 }
 
@@ -404,7 +408,8 @@ impl ClientStore for SqliteStore {
         sqlx::query(
             "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
              post_logout_redirect_uris, grant_types, allowed_scopes, token_endpoint_auth_method, \
-             public, first_party, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             public, first_party, created_at, refresh_tokens) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.client_id.as_str())
         .bind(client.name.as_str())
@@ -417,6 +422,7 @@ impl ClientStore for SqliteStore {
         .bind(client.public)
         .bind(client.first_party)
         .bind(client.created_at)
+        .bind(client.refresh_tokens.as_str())
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -830,6 +836,7 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             purged += done.rows_affected();
         }
+        purged += refresh::purge(&self.pool, now).await?;
         let done = sqlx::query(
             "DELETE FROM throttles WHERE updated_at < ? \
              AND (locked_until IS NULL OR locked_until <= ?)",

@@ -42,11 +42,13 @@ async fn discovery_document_advertises_exactly_what_is_implemented() {
         .as_array()
         .expect("scopes_supported");
     assert!(scopes.contains(&Value::from("openid")));
+    // OIDC Core §11: refresh tokens are issued for offline_access.
+    assert!(scopes.contains(&Value::from("offline_access")));
     assert!(doc["subject_types_supported"].is_array());
     // Exactly the grants and response modes that are built.
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(
         doc["response_modes_supported"],
@@ -64,12 +66,11 @@ async fn discovery_document_advertises_exactly_what_is_implemented() {
         );
     }
     // Nothing that is not built yet.
-    for absent in ["end_session_endpoint", "registration_endpoint"] {
-        assert!(
-            doc.get(absent).is_none(),
-            "{absent} advertised before it exists"
-        );
-    }
+    assert_eq!(doc["end_session_endpoint"], server.url("/logout"));
+    assert!(
+        doc.get("registration_endpoint").is_none(),
+        "registration_endpoint advertised before it exists"
+    );
 }
 
 #[tokio::test]

@@ -139,6 +139,7 @@ impl TestServer {
             public: spec.public,
             first_party: spec.first_party,
             created_at: self.now(),
+            refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
         };
         self.state
             .store

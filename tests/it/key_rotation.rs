@@ -127,6 +127,7 @@ async fn client_credentials_client(store: &dyn Store) -> TestClient {
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             public: false,
             first_party: true,
+            refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
             created_at: wall_now(),
         })
         .await

@@ -24,7 +24,10 @@ mod token_errors;
 mod userinfo;
 
 // The token lifecycle (issue 8): revocation and introspection.
+mod client_auth;
 mod introspection;
+mod logout;
+mod refresh;
 mod revocation;
 
 // Signing-key rotation, operator commands and encryption at rest (issue 7).

@@ -328,8 +328,8 @@ async fn client_credentials_for_a_client_not_allowed_it_is_unauthorized_client()
 /// RFC 6749 §4.4.2: the client credentials grant requires client authentication. A public
 /// client has no credentials; it can only identify itself, and that is "no client
 /// authentication included" — §5.2 `invalid_client`, 401 — not `unauthorized_client`, which is
-/// for an authenticated client refused a grant type. No `WWW-Authenticate`: it did not try
-/// the Authorization header.
+/// for an authenticated client refused a grant type. Like every 401 it carries a
+/// `WWW-Authenticate` challenge (RFC 9110 §15.5.2), though it did not try the header.
 #[tokio::test]
 async fn public_client_cannot_use_client_credentials() {
     let server = TestServer::start().await;
@@ -345,7 +345,7 @@ async fn public_client_cannot_use_client_credentials() {
     let resp = server
         .token_request(&client, vec![("grant_type", "client_credentials".into())])
         .await;
-    assert!(header(&resp, "www-authenticate").is_empty());
+    assert!(header(&resp, "www-authenticate").starts_with("Basic"));
     assert_oauth_error(resp, 401, "invalid_client").await;
 }
 

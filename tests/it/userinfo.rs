@@ -167,7 +167,7 @@ async fn userinfo_returns_claims_the_token_carries_from_the_claims_parameter() {
         iss: server.issuer.clone(),
         sub: user.id.0.clone(),
         aud: server.issuer.clone(),
-        client_id: "client-x".into(),
+        client_id: server.confidential_client().await.client_id,
         scope: "openid".into(),
         iat: now,
         exp: now + 300,
@@ -175,6 +175,7 @@ async fn userinfo_returns_claims_the_token_carries_from_the_claims_parameter() {
         auth_time: Some(now),
         sid: Some("sid-x".into()),
         userinfo_claims: vec!["name".into()],
+        gid: None,
     };
     let at = sesame::oauth::tokens::mint_access_token(&server.state.keys, &claims).unwrap();
     let (status, _, body) = server.userinfo(&at).await;

@@ -1,5 +1,6 @@
 //! The authorization code grant (RFC 6749 §4.1.3, OIDC Core §3.1.3, RFC 7636 §4.6).
 
+use super::refresh_token::{revoke_grant, start_family};
 use super::{AccessTokenGrant, TokenResponse, issue_access_token};
 use crate::authorization::pkce;
 use crate::error::{OAuthError, OAuthErrorCode, internal};
@@ -51,7 +52,8 @@ pub async fn redeem(
     let record = match redemption {
         CodeRedemption::Redeemed(record) => record,
         CodeRedemption::Replayed(record) => {
-            // RFC 6749 §4.1.2, RFC 9700 §4.2.4: revoke what the first redemption issued.
+            // RFC 6749 §4.1.2, RFC 9700 §4.2.4: revoke what the first redemption issued: its
+            // access token, and the grant's refresh-token family with every token it issued.
             if let Some(first) = &record.issued {
                 state
                     .store
@@ -59,6 +61,14 @@ pub async fn redeem(
                     .await
                     .map_err(internal)?;
             }
+            revoke_grant(
+                state.store.as_ref(),
+                &record.grant_id,
+                now,
+                state.config.access_token_ttl,
+            )
+            .await
+            .map_err(internal)?;
             tracing::warn!(client_id = %record.client_id, "authorization code replayed; its tokens are revoked");
             return Err(OAuthError::invalid_grant(
                 "the authorization code has already been used",
@@ -80,7 +90,31 @@ pub async fn redeem(
         .await
         .map_err(internal)?
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer active"))?;
-    tokens_for(state, client, &record, &user, issued, now)
+    let mut response = tokens_for(state, client, &record, &user, issued, now)?;
+    response.refresh_token = start_family(state, client, &record, now).await?;
+    // A replay racing this redemption may have revoked the grant before its family existed.
+    // The replay's first write denies the grant's tokens, so either it is seen here or the
+    // replay's family revocation, which comes after it, finds the family.
+    if response.refresh_token.is_some()
+        && state
+            .store
+            .is_access_token_denied("", Some(&record.grant_id))
+            .await
+            .map_err(internal)?
+    {
+        revoke_grant(
+            state.store.as_ref(),
+            &record.grant_id,
+            now,
+            state.config.access_token_ttl,
+        )
+        .await
+        .map_err(internal)?;
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has already been used",
+        ));
+    }
+    Ok(response)
 }
 
 /// The code must have been issued to this client, for this redirect URI (RFC 6749 §4.1.3), and
@@ -143,6 +177,7 @@ fn tokens_for(
             expires_at: issued.expires_at,
             login: Some(login),
             userinfo_claims,
+            grant_id: Some(&record.grant_id),
         },
     )?;
     let id_token = if record.scope.contains("openid") {
@@ -169,5 +204,6 @@ fn tokens_for(
         expires_in: issued.expires_at - now,
         scope: record.scope.to_string(),
         id_token,
+        refresh_token: None,
     })
 }

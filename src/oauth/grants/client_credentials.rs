@@ -3,6 +3,7 @@
 use super::{AccessTokenGrant, TokenResponse, issue_access_token};
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::model::{Client, GrantType, Scope};
+use crate::oauth::client_auth;
 use crate::params::Params;
 use crate::secret::random_id;
 use crate::state::AppState;
@@ -21,8 +22,7 @@ pub fn issue(
     // `invalid_client` ("no client authentication included"), not `unauthorized_client`,
     // which is for an *authenticated* client refused this grant type.
     if client.public {
-        return Err(OAuthError::new(
-            OAuthErrorCode::InvalidClient,
+        return Err(client_auth::refused_because(
             "the client credentials grant requires client authentication; a public client has none",
         ));
     }
@@ -47,6 +47,7 @@ pub fn issue(
             expires_at,
             login: None,
             userinfo_claims: &[],
+            grant_id: None,
         },
     )?;
     Ok(TokenResponse {
@@ -55,6 +56,7 @@ pub fn issue(
         expires_in: expires_at - now,
         scope: scope.to_string(),
         id_token: None,
+        refresh_token: None,
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
 
 use crate::error::{OAuthError, internal};
 use crate::oauth::tokens;
@@ -20,6 +21,9 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 6749 §5.1; only where a refresh token is issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// Builds ([`tokens::access_token_claims`]) and signs an access token for the default

@@ -90,6 +90,9 @@ contract_tests![
     ping_answers,
 ];
 
+// Refresh-token families and the deny-list by grant (issue 8): their own list of tests.
+mod refresh;
+
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
     let mut failed = Vec::new();
@@ -97,6 +100,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .iter()
         .chain(keys::TESTS)
         .chain(throttle_state::TESTS)
+        .chain(refresh::TESTS)
     {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
@@ -115,7 +119,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         failed.is_empty(),
         "{} of {} store contract tests failed:\n  {}",
         failed.len(),
-        TESTS.len() + keys::TESTS.len(),
+        TESTS.len() + keys::TESTS.len() + throttle_state::TESTS.len() + refresh::TESTS.len(),
         failed.join("\n  ")
     );
 }
@@ -184,6 +188,7 @@ fn new_client(public: bool, created_at: UnixTime) -> Client {
         public,
         first_party: !public,
         created_at,
+        refresh_tokens: sesame::model::RefreshTokenPolicy::Always,
     }
 }
 
