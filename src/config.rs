@@ -52,6 +52,11 @@ pub struct FileConfig {
     pub kek: Option<Secret>,
     /// Where the embedded default keeps a generated KEK when `kek` is unset.
     pub kek_file: String,
+    /// SMTP server in lettre's URL convention (`smtps://…`, `smtp://…?tls=required`); unset,
+    /// mail is written to files under `mail.file_dir`.
+    pub smtp_url: Option<Secret>,
+    /// The `From:` mailbox of the mail Sesame sends.
+    pub mail_from: String,
     pub tokens: TokensFile,
     pub session: SessionFile,
     pub login: LoginFile,
@@ -60,6 +65,55 @@ pub struct FileConfig {
     pub authorize: AuthorizeFile,
     pub introspection: IntrospectionFile,
     pub log: LogFile,
+    pub mail: MailFile,
+    pub password_reset: PasswordResetFile,
+}
+
+/// `[mail]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailFile {
+    /// A file holding the SMTP password (the user is named in `smtp_url`).
+    pub smtp_password_file: Option<String>,
+    /// SMTP connect and command timeout, seconds.
+    pub timeout_seconds: u64,
+    /// How long a mail is retried before it is marked failed, seconds.
+    pub delivery_deadline: i64,
+    /// Where mail is written when no SMTP server is configured.
+    pub file_dir: String,
+}
+
+/// `[password_reset]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordResetFile {
+    /// Reset-link lifetime, seconds.
+    pub token_ttl: i64,
+    /// Reset requests per email address per hour.
+    pub per_email_per_hour: u32,
+    /// Reset requests per client IP per hour.
+    pub per_ip_per_hour: u32,
+}
+
+impl Default for MailFile {
+    fn default() -> Self {
+        Self {
+            smtp_password_file: None,
+            timeout_seconds: 15,
+            delivery_deadline: DAY,
+            file_dir: "data/mail".into(),
+        }
+    }
+}
+
+impl Default for PasswordResetFile {
+    fn default() -> Self {
+        Self {
+            token_ttl: 1800,
+            per_email_per_hour: 5,
+            per_ip_per_hour: 30,
+        }
+    }
 }
 
 /// `[tokens]`
@@ -140,6 +194,8 @@ impl Default for FileConfig {
             database_url: "sqlite://data/sesame.db".into(),
             kek: None,
             kek_file: "keys/kek".into(),
+            smtp_url: None,
+            mail_from: "Sesame <sesame@localhost>".into(),
             tokens: TokensFile::default(),
             session: SessionFile::default(),
             login: LoginFile::default(),
@@ -148,6 +204,8 @@ impl Default for FileConfig {
             authorize: AuthorizeFile::default(),
             introspection: IntrospectionFile::default(),
             log: LogFile::default(),
+            mail: MailFile::default(),
+            password_reset: PasswordResetFile::default(),
         }
     }
 }
@@ -269,6 +327,18 @@ pub struct Config {
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
     /// logged at start-up.
     pub ignored_env: Vec<String>,
+    /// `SESAME_SMTP_URL`, checked; `None` → the file transport.
+    pub smtp_url: Option<Secret>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub mail_from: String,
+    pub mail_timeout: std::time::Duration,
+    /// Seconds a mail is retried before it is marked failed.
+    pub mail_delivery_deadline: i64,
+    pub mail_file_dir: PathBuf,
+    /// Seconds a reset link works.
+    pub password_reset_ttl: i64,
+    pub password_reset_per_email_per_hour: u32,
+    pub password_reset_per_ip_per_hour: u32,
 }
 
 impl Config {
@@ -462,6 +532,50 @@ impl FileConfig {
                 "must be at least 1",
             ));
         }
+        let smtp_url = match self.smtp_url.as_ref().map(|u| u.expose().trim()) {
+            None | Some("") => None,
+            Some(u) => {
+                crate::mail::check_smtp_url(u).map_err(|why| invalid("smtp_url", why))?;
+                Some(Secret::new(u))
+            }
+        };
+        crate::mail::check_from(&self.mail_from).map_err(|why| {
+            invalid(
+                "mail_from",
+                format!("'{}' is not a mailbox ({why})", self.mail_from),
+            )
+        })?;
+        if !(1..=300).contains(&self.mail.timeout_seconds) {
+            return Err(invalid("mail.timeout_seconds", "must be between 1 and 300"));
+        }
+        let mail_delivery_deadline = seconds(
+            "mail.delivery_deadline",
+            self.mail.delivery_deadline,
+            7 * DAY,
+        )?;
+        let password_reset_ttl = seconds(
+            "password_reset.token_ttl",
+            self.password_reset.token_ttl,
+            DAY,
+        )?;
+        if password_reset_ttl > 3600 {
+            return Err(invalid(
+                "password_reset.token_ttl",
+                "must be at most 3600 seconds: a reset link is a password",
+            ));
+        }
+        if self.password_reset.per_email_per_hour == 0 {
+            return Err(invalid(
+                "password_reset.per_email_per_hour",
+                "must be at least 1",
+            ));
+        }
+        if self.password_reset.per_ip_per_hour == 0 {
+            return Err(invalid(
+                "password_reset.per_ip_per_hour",
+                "must be at least 1",
+            ));
+        }
         // A directive tracing cannot read would silently drop every log line.
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("'{}': {e}", self.log.level)))?;
@@ -521,6 +635,19 @@ impl FileConfig {
             log_json,
             log_level: self.log.level,
             ignored_env: Vec::new(),
+            smtp_url,
+            smtp_password_file: self
+                .mail
+                .smtp_password_file
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            mail_from: self.mail_from,
+            mail_timeout: std::time::Duration::from_secs(self.mail.timeout_seconds),
+            mail_delivery_deadline,
+            mail_file_dir: PathBuf::from(self.mail.file_dir),
+            password_reset_ttl,
+            password_reset_per_email_per_hour: self.password_reset.per_email_per_hour,
+            password_reset_per_ip_per_hour: self.password_reset.per_ip_per_hour,
         })
     }
 }

@@ -13,8 +13,10 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod model;
 pub mod oauth;
+pub mod outbox;
 pub mod params;
 pub mod rate_limit;
 pub mod render;
@@ -43,6 +45,8 @@ pub enum StartupError {
     Keys(#[from] keys::KeyError),
     #[error("templates: {0}")]
     Templates(String),
+    #[error("mail: {0}")]
+    Mail(#[from] mail::MailError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -76,6 +80,17 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         clock.clone(),
     ));
     let discovery = oauth::discovery::render(&config).into();
+    let (deliveries, password_reset) = mail_services(&config, &store, &accounts)?;
+    let reset_limits = Arc::new(state::ResetLimits {
+        per_email: rate_limit::KeyedLimit::per_hour(
+            config.password_reset_per_email_per_hour,
+            clock.clone(),
+        ),
+        per_ip: rate_limit::KeyedLimit::per_hour(
+            config.password_reset_per_ip_per_hour,
+            clock.clone(),
+        ),
+    });
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -86,14 +101,53 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         pending_limit,
         introspection_limit,
         discovery,
+        deliveries,
+        password_reset,
+        reset_limits,
     })
+}
+
+/// The mailer (SMTP, or files when none is configured), the outbox service that delivers
+/// through it, and the password-reset service that enqueues mail.
+fn mail_services(
+    config: &Config,
+    store: &Arc<dyn store::Store>,
+    accounts: &Arc<accounts::Accounts>,
+) -> Result<(Arc<outbox::Deliveries>, Arc<accounts::reset::PasswordReset>), StartupError> {
+    let mailer = Arc::new(mail::Mailer::new(&mail::MailSettings {
+        smtp_url: config.smtp_url.clone(),
+        smtp_password_file: config.smtp_password_file.clone(),
+        from: config.mail_from.clone(),
+        timeout: config.mail_timeout,
+        file_dir: config.mail_file_dir.clone(),
+    })?);
+    tracing::info!(transport = %mailer.describe(), "mail");
+    let policy = outbox::RetryPolicy {
+        deadline: config.mail_delivery_deadline,
+        ..outbox::RetryPolicy::default()
+    };
+    let deliveries = Arc::new(outbox::Deliveries::new(
+        store.clone(),
+        vec![mailer.clone() as Arc<dyn outbox::Deliverer>],
+        policy,
+    ));
+    let password_reset = Arc::new(accounts::reset::PasswordReset::new(
+        store.clone(),
+        accounts.clone(),
+        mailer,
+        deliveries.clone(),
+        config,
+    ));
+    Ok((deliveries, password_reset))
 }
 
 /// Starts the background jobs ([`tasks::standard`]: the purge and the key-ring reload) on
 /// the state's store, keys and clock. Whoever starts the server starts these beside it, and
 /// stops them when it stops (`serve`, the integration-test server).
 pub fn start_tasks(state: &AppState) -> tasks::TaskRunner {
-    tasks::standard(state.store.clone(), state.keys.clone()).start(state.clock.clone())
+    tasks::standard(state.store.clone(), state.keys.clone())
+        .with(tasks::Delivery::new(state.deliveries.clone()))
+        .start(state.clock.clone())
 }
 
 /// Registers every route and the shared middleware-independent settings.

@@ -19,11 +19,34 @@ const PARTIALS: &[(&str, &str)] = &[("layout", include_str!("../templates/layout
 /// - `consent`: `request`, `csrf_token`, `client_name`, `scopes: [{name, description}]`
 /// - `error`: `title`, `message`
 /// - `form_post`: `redirect_uri`, `fields: [{name, value}]`, `nonce`
+/// - `password_forgot`: `csrf_token`, `request?`; `password_forgot_sent`: `request?`
+/// - `password_reset`: `csrf_token`, `request?`, `error?`; `password_reset_invalid`: `request?`
+/// - `password_reset_done`: `continue_url?`
 pub const PAGES: &[(&str, &str)] = &[
     ("login", include_str!("../templates/login.hbs")),
     ("consent", include_str!("../templates/consent.hbs")),
     ("error", include_str!("../templates/error.hbs")),
     ("form_post", include_str!("../templates/form_post.hbs")),
+    (
+        "password_forgot",
+        include_str!("../templates/password_forgot.hbs"),
+    ),
+    (
+        "password_forgot_sent",
+        include_str!("../templates/password_forgot_sent.hbs"),
+    ),
+    (
+        "password_reset",
+        include_str!("../templates/password_reset.hbs"),
+    ),
+    (
+        "password_reset_invalid",
+        include_str!("../templates/password_reset_invalid.hbs"),
+    ),
+    (
+        "password_reset_done",
+        include_str!("../templates/password_reset_done.hbs"),
+    ),
 ];
 
 /// The compiled templates.
@@ -114,6 +137,17 @@ mod tests {
                     "nonce": "n0nce",
                 }),
             ),
+            (
+                "password_forgot",
+                json!({"csrf_token": "csrf-abc", "request": EVIL}),
+            ),
+            ("password_forgot_sent", json!({"request": EVIL})),
+            (
+                "password_reset",
+                json!({"csrf_token": "csrf-abc", "request": EVIL, "error": EVIL}),
+            ),
+            ("password_reset_invalid", json!({"request": EVIL})),
+            ("password_reset_done", json!({"continue_url": EVIL})),
         ]
     }
 

@@ -8,11 +8,13 @@
 
 mod client;
 mod config;
+mod mail;
 mod serve;
 mod user;
 
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
+pub use mail::{MailCommand, write_mail_status};
 pub use user::{UserCommand, password_from_stdin_text, write_users};
 
 use crate::config::Config;
@@ -46,6 +48,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Watch the mail outbox.
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 /// Why a command failed; decides the exit code.
@@ -99,6 +104,10 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::User(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             user::user_command(command, store, &config, out).await
+        }
+        Command::Mail(command) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            mail::mail_command(command, store.as_ref(), out).await
         }
     }
 }

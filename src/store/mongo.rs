@@ -51,6 +51,9 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod outbox;
+mod reset;
+
 /// The database used when the URL names none.
 pub const DEFAULT_DATABASE: &str = "sesame";
 
@@ -303,6 +306,8 @@ impl MongoStore {
                 .await
                 .map_err(backend)?;
         }
+        outbox::create_indexes(db).await?;
+        reset::create_indexes(db).await?;
         Ok(())
     }
 }
@@ -1294,6 +1299,7 @@ impl Store for MongoStore {
             .await
             .map_err(backend)?
             .deleted_count;
+        purged += outbox::purge(self, now).await? + reset::purge(self, now).await?;
         Ok(purged)
     }
 

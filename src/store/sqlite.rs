@@ -28,6 +28,9 @@ use sqlx::{Row, Sqlite};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod outbox;
+mod reset;
+
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in a file-backed pool; WAL lets readers run beside the one writer.
@@ -854,6 +857,7 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        purged += outbox::purge(self, now).await? + reset::purge(self, now).await?;
         Ok(purged + done.rows_affected())
     }
 

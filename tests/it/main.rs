@@ -24,3 +24,6 @@ mod userinfo;
 // The token lifecycle (issue 8): revocation and introspection.
 mod introspection;
 mod revocation;
+
+// Password reset by email and the mail outbox (issue 9).
+mod password_reset;

@@ -1,0 +1,244 @@
+//! Password reset by email (OWASP Forgot Password cheat sheet; ASVS 6.3.7, 6.5.2).
+//!
+//! A request answers the same, whether or not the account exists: for a known, active account
+//! one store operation voids the user's older links, stores the new token's SHA-256 hash
+//! (256 random bits, bound to the user, 30 minutes by default) and enqueues the mail — nothing
+//! is sent inline, so the page does not wait on SMTP. The link is built from the configured
+//! issuer, never from the request. Completing a reset is one store operation too: the token
+//! is taken (single use), the argon2id hash of the new password set, `email_verified` set, the
+//! login throttle cleared, every session ended, and the "your password was changed" mail
+//! enqueued. The person then signs in; they are not signed in automatically.
+
+use super::throttle::LoginThrottle;
+use super::{AccountError, Accounts};
+use crate::clock::UnixTime;
+use crate::config::Config;
+use crate::mail::{KIND as MAIL, MailError, Mailer};
+use crate::model::{OutboxItem, ResetToken, User, UserId};
+use crate::outbox::Deliveries;
+use crate::secret::{Secret, TokenHash, random_token};
+use crate::store::{Store, StoreError};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Subjects of the two mails.
+const RESET_SUBJECT: &str = "Reset your password";
+const CHANGED_SUBJECT: &str = "Your password was changed";
+
+/// Why a reset step did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// The link is unknown, expired, used, or voided by a newer one or a password change.
+    #[error("this reset link has expired or was already used")]
+    InvalidLink,
+    /// The two passwords differ.
+    #[error("the two passwords do not match")]
+    Mismatch,
+    /// The policy refused the new password; the message says why.
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+impl From<AccountError> for ResetError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::WeakPassword(why) => ResetError::WeakPassword(why),
+            AccountError::Store(e) => ResetError::Store(e),
+            other => ResetError::Hashing(other.to_string()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ResetMail<'a> {
+    issuer: &'a str,
+    email: &'a str,
+    link: &'a str,
+    minutes: i64,
+}
+
+#[derive(Serialize)]
+struct ChangedMail<'a> {
+    issuer: &'a str,
+    email: &'a str,
+}
+
+/// The password-reset service.
+pub struct PasswordReset {
+    store: Arc<dyn Store>,
+    accounts: Arc<Accounts>,
+    mailer: Arc<Mailer>,
+    deliveries: Arc<Deliveries>,
+    issuer: String,
+    token_ttl: i64,
+}
+
+/// Whether `id` looks like a pending authorization request id (base64url, short), so that only
+/// such a value is carried into the link.
+fn is_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl PasswordReset {
+    /// The service, from `password_reset.*` configuration.
+    pub fn new(
+        store: Arc<dyn Store>,
+        accounts: Arc<Accounts>,
+        mailer: Arc<Mailer>,
+        deliveries: Arc<Deliveries>,
+        config: &Config,
+    ) -> PasswordReset {
+        PasswordReset {
+            store,
+            accounts,
+            mailer,
+            deliveries,
+            issuer: config.issuer.clone(),
+            token_ttl: config.password_reset_ttl,
+        }
+    }
+
+    /// Handles "send me a reset link" for `email` (already normalised by
+    /// [`super::normalize_email`]). `Ok` whether or not the account exists, so the answer reveals
+    /// nothing. `continue_request` is a pending authorization request the link should lead
+    /// back to. Rate limits are the caller's (the page limits per email and per IP).
+    pub async fn request(
+        &self,
+        email: &str,
+        continue_request: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), ResetError> {
+        let email = email.to_string();
+        // The token and the mail are made whether or not the account exists, so both paths
+        // do the same work up to the store write.
+        let token = random_token();
+        let mut link = format!("{}/password/reset?token={}", self.issuer, token.expose());
+        if let Some(id) = continue_request.filter(|id| is_request_id(id)) {
+            link.push_str("&request=");
+            link.push_str(id);
+        }
+        let mail = match self.mailer.compose(
+            "password_reset",
+            RESET_SUBJECT,
+            &email,
+            &ResetMail {
+                issuer: &self.issuer,
+                email: &email,
+                link: &link,
+                minutes: self.token_ttl / 60,
+            },
+        ) {
+            Ok(mail) => mail,
+            // No account can have an address mail cannot reach: the same answer as unknown.
+            Err(MailError::Recipient(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(user) = self
+            .store
+            .user_by_email(&email)
+            .await?
+            .filter(User::is_active)
+        else {
+            return Ok(());
+        };
+        let record = ResetToken {
+            token_hash: token.hash(),
+            user_id: user.id.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(self.token_ttl),
+        };
+        let item = self.outbox_item(&mail, "password reset", &user.id, now)?;
+        self.store.request_reset(&record, &item).await?;
+        self.deliveries.kick();
+        tracing::info!(user_id = %user.id, "password reset requested");
+        Ok(())
+    }
+
+    /// The stored token a link carries, if it is still valid.
+    pub async fn check_link(&self, token: &str, now: UnixTime) -> Result<bool, ResetError> {
+        Ok(self
+            .store
+            .reset_token(&TokenHash::of(token), now)
+            .await?
+            .is_some())
+    }
+
+    /// Sets a new password with the link's token: `password` and `confirmation` must match and
+    /// pass the policy. Returns the user whose password changed.
+    pub async fn complete(
+        &self,
+        token: &str,
+        password: &Secret,
+        confirmation: &Secret,
+        now: UnixTime,
+    ) -> Result<UserId, ResetError> {
+        let hash = TokenHash::of(token);
+        let stored = self
+            .store
+            .reset_token(&hash, now)
+            .await?
+            .ok_or(ResetError::InvalidLink)?;
+        let user = self
+            .store
+            .user_by_id(&stored.user_id)
+            .await?
+            .ok_or(ResetError::InvalidLink)?;
+        if password.expose() != confirmation.expose() {
+            return Err(ResetError::Mismatch);
+        }
+        let normalized = self.accounts.check_password(&user.email, password)?;
+        let phc = self
+            .accounts
+            .hasher
+            .hash(normalized)
+            .await
+            .map_err(|e| ResetError::Hashing(e.to_string()))?;
+        let mail = self.mailer.compose(
+            "password_changed",
+            CHANGED_SUBJECT,
+            &user.email,
+            &ChangedMail {
+                issuer: &self.issuer,
+                email: &user.email,
+            },
+        )?;
+        let notice = self.outbox_item(&mail, "password changed", &user.id, now)?;
+        let throttle_key = LoginThrottle::account_key(&user.email);
+        let changed = self
+            .store
+            .complete_reset(&hash, now, &phc, &throttle_key, &notice)
+            .await?
+            .ok_or(ResetError::InvalidLink)?;
+        self.deliveries.kick();
+        tracing::info!(user_id = %changed, "password reset completed; sessions ended");
+        Ok(changed)
+    }
+
+    /// The outbox item carrying `mail`; its summary names the user, never the address or link.
+    fn outbox_item(
+        &self,
+        mail: &crate::mail::MailMessage,
+        what: &str,
+        user: &UserId,
+        now: UnixTime,
+    ) -> Result<OutboxItem, ResetError> {
+        let payload = serde_json::to_string(mail)
+            .map_err(|e| ResetError::Mail(MailError::Template(e.to_string())))?;
+        Ok(OutboxItem::new(
+            MAIL,
+            format!("{what} mail for user {user}"),
+            payload,
+            now,
+            self.deliveries.deadline_from(now),
+        ))
+    }
+}

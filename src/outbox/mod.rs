@@ -1,0 +1,355 @@
+//! The durable delivery queue (DESIGN.md §2 `outbox/`), generic over what it delivers.
+//!
+//! An item is enqueued in the same store write as the event that causes it (a reset request
+//! enqueues its mail), claimed by one worker at a time under a lease (so several instances
+//! never deliver one claim twice), handed to the [`Deliverer`] registered for its kind, and
+//! ends `sent` or `failed`. A transient failure (a 4xx SMTP reply, a refused connection) is
+//! retried with exponential backoff and jitter until the item's deadline; a permanent one (a
+//! 5xx reply) fails at once, without a retry storm. The policy is [`RetryPolicy`], pure, on
+//! Sesame's clock. Mail uses it today; back-channel logout notices are a second deliverer.
+
+use crate::clock::UnixTime;
+use crate::model::{OutboxItem, OutboxStatus};
+use crate::store::{Store, StoreError};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
+
+/// How many items of one kind a worker pass delivers at most, so one pass stays short.
+const BATCH: usize = 50;
+
+/// Why a delivery did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth retrying later: the receiver was unreachable or answered "try again" (SMTP 4xx).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying cannot help: the receiver refused the item (SMTP 5xx), or it cannot be read.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Delivers the outbox items of one kind.
+#[async_trait]
+pub trait Deliverer: Send + Sync {
+    /// The item kind it delivers (`OutboxItem::kind`).
+    fn kind(&self) -> &str;
+    /// Delivers one item's payload once. Must return within the lease.
+    async fn deliver(&self, item: &OutboxItem) -> Result<(), DeliveryError>;
+}
+
+/// What becomes of an item after one delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Delivered: `sent`.
+    Sent,
+    /// Queued again, due at this time.
+    RetryAt(UnixTime),
+    /// Given up: `failed`, with the reason.
+    Failed(String),
+}
+
+/// Retry timing, all in seconds of Sesame's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The wait after the first failed attempt; it doubles with each further attempt.
+    pub base_backoff: i64,
+    /// The longest wait between attempts.
+    pub max_backoff: i64,
+    /// How long a claim holds an item; a worker that dies leaves it claimable after this.
+    pub lease: i64,
+    /// How long a new item may be retried (the default 24 hours).
+    pub deadline: i64,
+    /// How long sent and failed items are kept for `sesame mail status`.
+    pub retention: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base_backoff: 30,
+            max_backoff: 3600,
+            lease: 120,
+            deadline: 86_400,
+            retention: 7 * 86_400,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `attempts` failed attempts (≥ 1): `base · 2^(attempts-1)` capped at
+    /// `max_backoff`, of which the upper half is spread by `jitter` ∈ [0, 1) ("equal jitter"),
+    /// so that items that failed together do not all come back at the same second. At least 1.
+    pub fn backoff(&self, attempts: i64, jitter: f64) -> i64 {
+        let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 32)).unwrap_or(32);
+        let full = self
+            .base_backoff
+            .saturating_mul(2_i64.saturating_pow(exponent))
+            .min(self.max_backoff)
+            .max(1);
+        let half = full / 2;
+        let spread = (half as f64 * jitter.clamp(0.0, 1.0)) as i64;
+        (full - half + spread).max(1)
+    }
+
+    /// What follows an attempt on `item` (as claimed: `attempts` counts this one) that ended
+    /// with `result` at `now`. A transient failure whose retry would fall after the deadline
+    /// fails the item instead.
+    pub fn after_attempt(
+        &self,
+        item: &OutboxItem,
+        result: &Result<(), DeliveryError>,
+        now: UnixTime,
+        jitter: f64,
+    ) -> Next {
+        match result {
+            Ok(()) => Next::Sent,
+            Err(DeliveryError::Permanent(why)) => Next::Failed(why.clone()),
+            Err(DeliveryError::Transient(why)) => {
+                let at = now.saturating_add(self.backoff(item.attempts, jitter));
+                if at > item.deadline {
+                    Next::Failed(format!(
+                        "deadline passed after {} attempts: {why}",
+                        item.attempts
+                    ))
+                } else {
+                    Next::RetryAt(at)
+                }
+            }
+        }
+    }
+}
+
+/// A fresh jitter in [0, 1) from the system CSPRNG.
+fn jitter() -> f64 {
+    let bytes = crate::secret::random_bytes::<4>();
+    f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0)
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// The outbox service: claims due items, hands them to their deliverers and records the outcome
+/// by the [`RetryPolicy`].
+pub struct Deliveries {
+    store: Arc<dyn Store>,
+    deliverers: Vec<Arc<dyn Deliverer>>,
+    policy: RetryPolicy,
+    wake: Arc<Notify>,
+    kicked: AtomicBool,
+}
+
+impl Deliveries {
+    /// The service over `store` with these deliverers and policy.
+    pub fn new(
+        store: Arc<dyn Store>,
+        deliverers: Vec<Arc<dyn Deliverer>>,
+        policy: RetryPolicy,
+    ) -> Deliveries {
+        Deliveries {
+            store,
+            deliverers,
+            policy,
+            wake: Arc::new(Notify::new()),
+            kicked: AtomicBool::new(false),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    /// The deadline of an item enqueued at `now`.
+    pub fn deadline_from(&self, now: UnixTime) -> UnixTime {
+        now.saturating_add(self.policy.deadline)
+    }
+
+    /// Says that something was enqueued, so the worker runs now rather than at its next period.
+    pub fn kick(&self) {
+        self.kicked.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Whether [`Deliveries::kick`] was called since the last pass began.
+    pub fn kicked(&self) -> bool {
+        self.kicked.load(Ordering::SeqCst)
+    }
+
+    /// Notified on [`Deliveries::kick`].
+    pub fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// One pass at `now`: for each kind, claims due items one at a time (at most a batch) and
+    /// delivers them.
+    pub async fn run_due(&self, now: UnixTime) -> Result<PassReport, StoreError> {
+        self.kicked.store(false, Ordering::SeqCst);
+        let mut report = PassReport::default();
+        for deliverer in &self.deliverers {
+            for _ in 0..BATCH {
+                let claim = crate::secret::random_id();
+                let lease_until = now.saturating_add(self.policy.lease);
+                let Some(item) = self
+                    .store
+                    .claim_due(deliverer.kind(), now, lease_until, &claim)
+                    .await?
+                else {
+                    break;
+                };
+                let result = deliverer.deliver(&item).await;
+                self.record(&item, &claim, &result, now, &mut report)
+                    .await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Records the outcome of one attempt.
+    async fn record(
+        &self,
+        item: &OutboxItem,
+        claim: &str,
+        result: &Result<(), DeliveryError>,
+        now: UnixTime,
+        report: &mut PassReport,
+    ) -> Result<(), StoreError> {
+        let keep_until = now.saturating_add(self.policy.retention);
+        let held = match self.policy.after_attempt(item, result, now, jitter()) {
+            Next::Sent => {
+                report.sent += 1;
+                tracing::info!(id = %item.id, kind = %item.kind, summary = %item.summary, attempts = item.attempts, "outbox item delivered");
+                self.store
+                    .finish(&item.id, claim, OutboxStatus::Sent, None, now, keep_until)
+                    .await?
+            }
+            Next::RetryAt(at) => {
+                report.retried += 1;
+                let why = result
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                tracing::warn!(id = %item.id, kind = %item.kind, attempts = item.attempts, retry_at = at, error = %why, "outbox delivery failed; retrying later");
+                self.store.reschedule(&item.id, claim, at, &why).await?
+            }
+            Next::Failed(why) => {
+                report.failed += 1;
+                tracing::error!(id = %item.id, kind = %item.kind, summary = %item.summary, attempts = item.attempts, error = %why, "outbox delivery failed for good");
+                self.store
+                    .finish(
+                        &item.id,
+                        claim,
+                        OutboxStatus::Failed,
+                        Some(&why),
+                        now,
+                        keep_until,
+                    )
+                    .await?
+            }
+        };
+        if !held {
+            // The lease ran out during the attempt and another worker claimed the item.
+            tracing::warn!(id = %item.id, "outbox lease lost before the outcome was recorded");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: UnixTime = 1_700_000_000;
+
+    fn item(attempts: i64, deadline: UnixTime) -> OutboxItem {
+        let mut item = OutboxItem::new("mail", "test", "{}", NOW, deadline);
+        item.attempts = attempts;
+        item
+    }
+
+    #[test]
+    fn backoff_doubles_per_attempt_up_to_the_cap() {
+        let policy = RetryPolicy::default();
+        // Without jitter the wait is the lower half of the full step; with it, up to the full.
+        assert_eq!(policy.backoff(1, 0.0), 15);
+        assert_eq!(policy.backoff(1, 0.999_999), 29);
+        assert_eq!(policy.backoff(2, 0.0), 30);
+        assert_eq!(policy.backoff(3, 0.0), 60);
+        assert_eq!(policy.backoff(8, 0.0), 1800, "capped at max_backoff = 3600");
+        assert_eq!(
+            policy.backoff(60, 0.5),
+            2700,
+            "no overflow for huge attempt counts"
+        );
+    }
+
+    #[test]
+    fn jitter_spreads_within_the_step() {
+        let policy = RetryPolicy::default();
+        for attempts in 1..12 {
+            let low = policy.backoff(attempts, 0.0);
+            let high = policy.backoff(attempts, 0.999_999);
+            assert!(low < high, "attempt {attempts}: {low} < {high}");
+            assert!(high <= policy.max_backoff);
+        }
+    }
+
+    #[test]
+    fn success_is_sent_and_a_permanent_failure_fails_at_once() {
+        let policy = RetryPolicy::default();
+        let it = item(1, NOW + 86_400);
+        assert_eq!(policy.after_attempt(&it, &Ok(()), NOW, 0.3), Next::Sent);
+        assert_eq!(
+            policy.after_attempt(
+                &it,
+                &Err(DeliveryError::Permanent("550 no such user".into())),
+                NOW,
+                0.3
+            ),
+            Next::Failed("550 no such user".into())
+        );
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_after_the_backoff() {
+        let policy = RetryPolicy::default();
+        let it = item(3, NOW + 86_400);
+        let next = policy.after_attempt(
+            &it,
+            &Err(DeliveryError::Transient("421 busy".into())),
+            NOW,
+            0.0,
+        );
+        assert_eq!(next, Next::RetryAt(NOW + 60));
+    }
+
+    #[test]
+    fn a_transient_failure_past_the_deadline_fails() {
+        let policy = RetryPolicy::default();
+        let it = item(2, NOW + 10);
+        match policy.after_attempt(
+            &it,
+            &Err(DeliveryError::Transient("refused".into())),
+            NOW,
+            0.0,
+        ) {
+            Next::Failed(why) => assert!(why.contains("deadline"), "{why}"),
+            other => panic!("expected Failed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn jitter_is_in_the_unit_interval() {
+        for _ in 0..1000 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j), "{j}");
+        }
+    }
+}
