@@ -122,9 +122,14 @@ fn mail_services(
         file_dir: config.mail_file_dir.clone(),
     })?);
     tracing::info!(transport = %mailer.describe(), "mail");
+    // A claim must outlast one SMTP conversation (a handful of commands, each within the
+    // timeout), so that no other instance claims a mail while it is being sent.
+    let timeout = i64::try_from(config.mail_timeout.as_secs()).unwrap_or(i64::MAX);
+    let default = outbox::RetryPolicy::default();
     let policy = outbox::RetryPolicy {
         deadline: config.mail_delivery_deadline,
-        ..outbox::RetryPolicy::default()
+        lease: default.lease.max(timeout.saturating_mul(8)),
+        ..default
     };
     let deliveries = Arc::new(outbox::Deliveries::new(
         store.clone(),

@@ -163,7 +163,8 @@ impl PasswordReset {
         Ok(())
     }
 
-    /// The stored token a link carries, if it is still valid.
+    /// Whether the token a link carries is still valid (unknown, expired, used and voided
+    /// tokens are not).
     pub async fn check_link(&self, token: &str, now: UnixTime) -> Result<bool, ResetError> {
         Ok(self
             .store

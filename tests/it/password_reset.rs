@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-const NEW_PASSWORD: &str = "lantern orbit velvet crayon 1987";
+pub(crate) const NEW_PASSWORD: &str = "lantern orbit velvet crayon 1987";
 const PYTHON: &str = "/usr/bin/python3";
 const INSTALL: &str = "apt-get install -y python3-aiosmtpd";
 
@@ -51,7 +51,7 @@ controller.stop()
 "#;
 
 /// A free loopback port (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind a free port")
@@ -59,13 +59,13 @@ fn free_port() -> u16 {
 }
 
 /// A running aiosmtpd; killed on drop.
-struct Smtp {
+pub(crate) struct Smtp {
     child: Child,
     dir: tempfile::TempDir,
 }
 
 impl Smtp {
-    fn start(port: u16, mode: &str) -> Smtp {
+    pub(crate) fn start(port: u16, mode: &str) -> Smtp {
         let available = Command::new(PYTHON)
             .args(["-c", "import aiosmtpd"])
             .status()
@@ -93,7 +93,7 @@ impl Smtp {
     }
 
     /// Every accepted message, oldest first.
-    fn mails(&self) -> Vec<Value> {
+    pub(crate) fn mails(&self) -> Vec<Value> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .expect("mail dir")
             .map(|e| e.expect("entry").path())
@@ -149,7 +149,7 @@ async fn ask_for_link(person: &Person, email: &str, extra: &[(&str, &str)]) -> r
 }
 
 /// The reset link in a mail's text body.
-fn link_in(mail: &Value) -> String {
+pub(crate) fn link_in(mail: &Value) -> String {
     let text = mail["text"].as_str().expect("text body");
     text.split_whitespace()
         .find(|w| w.contains("/password/reset?token="))
