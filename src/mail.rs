@@ -47,8 +47,6 @@ pub enum MailError {
     PasswordFile(String),
     #[error("mail_from: '{0}' is not a mailbox (\"Name <address@example.com>\" or an address)")]
     From(String),
-    #[error("mail.file_dir: {0}")]
-    FileDir(String),
     #[error("mail template: {0}")]
     Template(String),
     #[error("recipient '{0}' is not a mail address")]
@@ -142,7 +140,7 @@ pub fn check_from(raw: &str) -> Result<(), String> {
 
 impl Mailer {
     /// Builds the mailer: the SMTP transport (connections are made on first send) or the file
-    /// transport, whose directory is created (mode 0700 on Unix) if missing.
+    /// transport, whose directory is created (mode 0700 on Unix) when the first mail is written.
     pub fn new(settings: &MailSettings) -> Result<Mailer, MailError> {
         let from = settings
             .from
@@ -170,8 +168,6 @@ impl Mailer {
             }
             None => {
                 let dir = settings.file_dir.clone();
-                create_private_dir(&dir)
-                    .map_err(|e| MailError::FileDir(format!("{}: {e}", dir.display())))?;
                 Transport::File {
                     transport: AsyncFileTransport::new(&dir),
                     dir,
@@ -295,6 +291,10 @@ impl Deliverer for Mailer {
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(classify),
             Transport::File { dir, transport } => {
+                // Created on first use, so a server that never mails leaves no directory.
+                create_private_dir(dir).map_err(|e| {
+                    DeliveryError::Transient(format!("mail directory {}: {e}", dir.display()))
+                })?;
                 let id = transport
                     .send(message)
                     .await

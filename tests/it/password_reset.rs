@@ -630,3 +630,104 @@ async fn requests_are_limited_per_email_silently_and_per_ip_openly() {
     assert_eq!(over.status(), 429, "the per-IP limit answers openly");
     assert!(!header(&over, "retry-after").is_empty());
 }
+
+/// The README walk-through's snippet: the link in the newest `.eml` under `data/mail`.
+const WALK_THROUGH_LINK: &str = r#"
+import email, email.policy, glob, os
+path = max(glob.glob("data/mail/*.eml"), key=os.path.getmtime)
+msg = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.default)
+print(next(w for w in msg.get_body(("plain",)).get_content().split() if "/password/reset?token=" in w))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_smtp_each_mail_is_an_eml_file_whose_link_works() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mail_dir = data.path().join("data/mail");
+    let server = TestServer::start_with(|c| {
+        c.smtp_url = None;
+        c.mail.file_dir = mail_dir.display().to_string();
+    })
+    .await;
+    server.user("files@example.com").await;
+    assert_eq!(
+        ask_for_link(&server.person(), "files@example.com", &[])
+            .await
+            .status(),
+        200
+    );
+    deliver(&server).await;
+    let out = Command::new(PYTHON)
+        .args(["-c", WALK_THROUGH_LINK])
+        .current_dir(data.path())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        link.starts_with(&format!("{}/password/reset?token=", server.issuer)),
+        "{link}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&mail_dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the mail directory is private");
+    }
+    let person = server.person();
+    let html = open_link(&person, &link).await.text().await.unwrap();
+    assert_eq!(
+        set_password(&person, &html, NEW_PASSWORD, NEW_PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    deliver(&server).await;
+    let files = std::fs::read_dir(&mail_dir).unwrap().count();
+    assert_eq!(files, 2, "the reset mail and the password-changed notice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_status_lists_the_outbox_without_addresses_or_links() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let database_url = format!("sqlite://{}/sesame.db", data.path().display());
+    let kek = new_kek();
+    let port = free_port();
+    let smtp = Smtp::start(port, "reject");
+    let server = TestServer::start_on(
+        tempfile::tempdir().unwrap(),
+        database_url.clone(),
+        kek.clone(),
+        |c| c.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}"))),
+    )
+    .await;
+    server.user("status@example.com").await;
+    ask_for_link(&server.person(), "status@example.com", &[]).await;
+    deliver(&server).await;
+    assert_eq!(smtp.attempts(), 1);
+    let out = Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .args(["mail", "status"])
+        .current_dir(data.path())
+        .env_remove("SESAME_CONFIG")
+        .env("SESAME_DATABASE_URL", &database_url)
+        .env("SESAME_KEK", &kek)
+        .output()
+        .expect("run sesame mail status");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("queued: 0  sent: 0  failed: 1\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("password reset mail for user"), "{stdout}");
+    assert!(stdout.contains("550"), "the SMTP answer is shown: {stdout}");
+    assert!(!stdout.contains("status@example.com"), "{stdout}");
+    assert!(!stdout.contains("token"), "{stdout}");
+}
