@@ -188,7 +188,7 @@ impl Deliveries {
     }
 
     /// One pass at `now`: for each kind, claims due items one at a time (at most a batch) and
-    /// delivers them.
+    /// delivers them, until a transient failure says the receiver is unavailable.
     pub async fn run_due(&self, now: UnixTime) -> Result<PassReport, StoreError> {
         self.kicked.store(false, Ordering::SeqCst);
         let mut report = PassReport::default();
@@ -206,6 +206,12 @@ impl Deliveries {
                 let result = deliverer.deliver(&item).await;
                 self.record(&item, &claim, &result, now, &mut report)
                     .await?;
+                // The receiver is probably down or busy: the rest waits for a later pass
+                // rather than each item waiting out its own timeout in this one (the pass
+                // holds up the other background jobs).
+                if matches!(result, Err(DeliveryError::Transient(_))) {
+                    break;
+                }
             }
         }
         Ok(report)

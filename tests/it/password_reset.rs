@@ -731,3 +731,39 @@ async fn mail_status_lists_the_outbox_without_addresses_or_links() {
     assert!(!stdout.contains("status@example.com"), "{stdout}");
     assert!(!stdout.contains("token"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_queued_while_smtp_is_down_arrives_once_when_it_comes_back() {
+    let port = free_port();
+    let server = server_mailing_to(port).await;
+    server.user("later@example.com").await;
+    assert_eq!(
+        ask_for_link(&server.person(), "later@example.com", &[])
+            .await
+            .status(),
+        200,
+        "the page does not depend on SMTP"
+    );
+    deliver(&server).await;
+    let item = server
+        .state
+        .store
+        .list_outbox(sesame::mail::KIND, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((item.status, item.attempts), (OutboxStatus::Queued, 1));
+    let smtp = Smtp::start(port, "accept");
+    server.clock.set(item.next_attempt_at - 1);
+    deliver(&server).await;
+    assert!(smtp.mails().is_empty(), "not before the backoff");
+    // Due now; the worker picks it up at its next beat.
+    server
+        .clock
+        .set(item.next_attempt_at + sesame::tasks::Delivery::PERIOD);
+    deliver(&server).await;
+    assert_eq!(smtp.mails().len(), 1, "delivered once SMTP is back");
+    server.clock.advance(86_400);
+    deliver(&server).await;
+    assert_eq!(smtp.mails().len(), 1, "exactly once");
+}

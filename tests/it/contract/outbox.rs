@@ -33,6 +33,7 @@ outbox_tests![
     a_transient_failure_is_retried_with_backoff_until_delivered,
     a_transient_failure_after_the_deadline_fails_the_item,
     a_permanent_failure_fails_at_once_without_retry,
+    a_transient_failure_ends_the_pass_for_that_kind,
 ];
 
 /// A kind of its own per test, so tests sharing a store never claim each other's items.
@@ -492,4 +493,24 @@ async fn a_permanent_failure_fails_at_once_without_retry(store: Arc<dyn Store>) 
         stored.last_error.as_deref(),
         Some("550 mailbox unavailable")
     );
+}
+
+async fn a_transient_failure_ends_the_pass_for_that_kind(store: Arc<dyn Store>) {
+    let kind = fresh_kind();
+    for _ in 0..3 {
+        store.enqueue(&item(&kind, NOW)).await.unwrap();
+    }
+    let deliverer = flaky(&kind, DeliveryError::Transient("timed out".into()), 1);
+    let outbox = service(&store, deliverer.clone());
+    let first = outbox.run_due(NOW).await.unwrap();
+    assert_eq!(
+        (first.sent, first.retried),
+        (0, 1),
+        "one attempt, then the pass stops"
+    );
+    assert_eq!(deliverer.attempts.load(Ordering::SeqCst), 1);
+    let second = outbox.run_due(NOW + 1).await.unwrap();
+    assert_eq!(second.sent, 2, "the others go out in the next pass");
+    let counts = store.outbox_counts(&kind).await.unwrap();
+    assert_eq!((counts.queued, counts.sent), (1, 2));
 }
