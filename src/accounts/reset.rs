@@ -117,7 +117,6 @@ impl PasswordReset {
         continue_request: Option<&str>,
         now: UnixTime,
     ) -> Result<(), ResetError> {
-        let email = email.to_string();
         // The token and the mail are made whether or not the account exists, so both paths
         // do the same work up to the store write.
         let token = random_token();
@@ -129,10 +128,10 @@ impl PasswordReset {
         let mail = match self.mailer.compose(
             "password_reset",
             RESET_SUBJECT,
-            &email,
+            email,
             &ResetMail {
                 issuer: &self.issuer,
-                email: &email,
+                email,
                 link: &link,
                 minutes: self.token_ttl / 60,
             },
@@ -144,7 +143,7 @@ impl PasswordReset {
         };
         let Some(user) = self
             .store
-            .user_by_email(&email)
+            .user_by_email(email)
             .await?
             .filter(User::is_active)
         else {
