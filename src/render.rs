@@ -20,7 +20,7 @@ const PARTIALS: &[(&str, &str)] = &[("layout", include_str!("../templates/layout
 /// - `error`: `title`, `message`
 /// - `form_post`: `redirect_uri`, `fields: [{name, value}]`, `nonce`
 /// - `password_forgot`: `csrf_token`, `request?`; `password_forgot_sent`: `request?`
-/// - `password_reset`: `csrf_token`, `request?`, `error?`; `password_reset_invalid`: `request?`
+/// - `password_reset`: `csrf_token`, `email`, `request?`, `error?`; `password_reset_invalid`: `request?`
 /// - `password_reset_done`: `continue_url?`
 pub const PAGES: &[(&str, &str)] = &[
     ("login", include_str!("../templates/login.hbs")),
@@ -144,7 +144,7 @@ mod tests {
             ("password_forgot_sent", json!({"request": EVIL})),
             (
                 "password_reset",
-                json!({"csrf_token": "csrf-abc", "request": EVIL, "error": EVIL}),
+                json!({"csrf_token": "csrf-abc", "email": EVIL, "request": EVIL, "error": EVIL}),
             ),
             ("password_reset_invalid", json!({"request": EVIL})),
             ("password_reset_done", json!({"continue_url": EVIL})),

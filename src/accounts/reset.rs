@@ -162,14 +162,21 @@ impl PasswordReset {
         Ok(())
     }
 
-    /// Whether the token a link carries is still valid (unknown, expired, used and voided
-    /// tokens are not).
-    pub async fn check_link(&self, token: &str, now: UnixTime) -> Result<bool, ResetError> {
+    /// The email of the account whose reset the link's token is for, if the token is still
+    /// valid (unknown, expired, used and voided tokens are not), so the form can name it.
+    pub async fn check_link(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, ResetError> {
+        let Some(stored) = self.store.reset_token(&TokenHash::of(token), now).await? else {
+            return Ok(None);
+        };
         Ok(self
             .store
-            .reset_token(&TokenHash::of(token), now)
+            .user_by_id(&stored.user_id)
             .await?
-            .is_some())
+            .map(|user| user.email))
     }
 
     /// Sets a new password with the link's token: `password` and `confirmation` must match and

@@ -60,6 +60,8 @@ struct SentPage {
 #[derive(Serialize)]
 struct ResetPage {
     csrf_token: String,
+    /// The account whose password is set, shown, and given to password managers.
+    email: String,
     request: Option<String>,
     error: Option<String>,
 }
@@ -181,17 +183,9 @@ pub async fn reset(
         response.add_cookie(&cookie).map_err(PageError::internal)?;
         return Ok(response);
     }
-    let valid = match req.cookie(cookie_name(&state)) {
-        Some(token) => state
-            .password_reset
-            .check_link(token.value(), state.now())
-            .await
-            .map_err(PageError::internal)?,
-        None => false,
-    };
-    if !valid {
+    let Some(email) = account_of_link(&state, &req).await? else {
         return Ok(invalid(&state, request));
-    }
+    };
     form_page(
         &state,
         &req,
@@ -199,10 +193,23 @@ pub async fn reset(
         StatusCode::OK,
         |csrf_token| ResetPage {
             csrf_token,
+            email,
             request,
             error: None,
         },
     )
+}
+
+/// The email of the account the browser's reset cookie is for, if its token is still valid.
+async fn account_of_link(state: &AppState, req: &HttpRequest) -> Result<Option<String>, PageError> {
+    match req.cookie(cookie_name(state)) {
+        Some(token) => state
+            .password_reset
+            .check_link(token.value(), state.now())
+            .await
+            .map_err(PageError::internal),
+        None => Ok(None),
+    }
 }
 
 /// `POST /password/reset`: sets the new password (entered twice) with the token from the
@@ -214,7 +221,10 @@ pub async fn reset_submit(
 ) -> Result<HttpResponse, PageError> {
     let params = form_params(&state, &req, &body)?;
     let request = request_id(&params);
-    let Some(token) = req.cookie(cookie_name(&state)) else {
+    let (Some(token), Some(email)) = (
+        req.cookie(cookie_name(&state)),
+        account_of_link(&state, &req).await?,
+    ) else {
         return Ok(invalid(&state, request));
     };
     let password = Secret::new(params.get("password").ok().flatten().unwrap_or_default());
@@ -234,6 +244,7 @@ pub async fn reset_submit(
             StatusCode::BAD_REQUEST,
             |csrf_token| ResetPage {
                 csrf_token,
+                email: email.clone(),
                 request: request.clone(),
                 error: Some(message),
             },

@@ -279,6 +279,10 @@ async fn reset_by_mail_then_sign_in_through_the_code_flow() {
     let html = form.text().await.unwrap();
     assert!(!html.contains(&token), "the token is not on the page");
     assert!(html.contains(r#"autocomplete="new-password""#));
+    assert!(
+        html.contains("ada@example.com"),
+        "the form names the account"
+    );
 
     // Mismatched and weak passwords are refused with a reason, the link still works.
     let mismatch = set_password(&person, &html, NEW_PASSWORD, "something else entirely 42").await;
