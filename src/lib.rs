@@ -131,17 +131,23 @@ fn mail_services(
         lease: default.lease.max(timeout.saturating_mul(8)),
         ..default
     };
-    let deliveries = Arc::new(outbox::Deliveries::new(
-        store.clone(),
-        vec![mailer.clone() as Arc<dyn outbox::Deliverer>],
-        policy,
-    ));
+    let doorbell = Arc::new(outbox::Doorbell::default());
     let password_reset = Arc::new(accounts::reset::PasswordReset::new(
         store.clone(),
         accounts.clone(),
-        mailer,
-        deliveries.clone(),
+        mailer.clone(),
+        doorbell.clone(),
         config,
+    ));
+    // Reset requests first: a pass that issues a link also sends its mail.
+    let deliveries = Arc::new(outbox::Deliveries::new(
+        store.clone(),
+        vec![
+            password_reset.clone() as Arc<dyn outbox::Deliverer>,
+            mailer as Arc<dyn outbox::Deliverer>,
+        ],
+        policy,
+        doorbell,
     ));
     Ok((deliveries, password_reset))
 }

@@ -8,6 +8,7 @@
 //! TLS) or `smtp://user:pass@host:587?tls=required` (STARTTLS). A plain `smtp://host` without
 //! TLS is refused unless the host is loopback (a local relay).
 
+use crate::clock::UnixTime;
 use crate::model::OutboxItem;
 use crate::outbox::{Deliverer, DeliveryError};
 use crate::secret::Secret;
@@ -284,7 +285,7 @@ impl Deliverer for Mailer {
         KIND
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> Result<(), DeliveryError> {
+    async fn deliver(&self, item: &OutboxItem, _now: UnixTime) -> Result<(), DeliveryError> {
         let mail: MailMessage = serde_json::from_str(&item.payload)
             .map_err(|e| DeliveryError::Permanent(format!("unreadable payload: {e}")))?;
         let message = self.message(&mail)?;
@@ -355,7 +356,7 @@ mod tests {
             0,
             10,
         );
-        mailer.deliver(&item).await.expect("delivered");
+        mailer.deliver(&item, 0).await.expect("delivered");
         let files: Vec<_> = std::fs::read_dir(dir.path().join("mail"))
             .expect("mail dir")
             .map(|e| e.expect("entry").path())

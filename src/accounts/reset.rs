@@ -1,9 +1,11 @@
 //! Password reset by email (OWASP Forgot Password cheat sheet; ASVS 6.3.7, 6.5.2).
 //!
-//! A request answers the same, whether or not the account exists: for a known, active account
-//! one store operation voids the user's older links, stores the new token's SHA-256 hash
-//! (256 random bits, bound to the user, 30 minutes by default) and enqueues the mail — nothing
-//! is sent inline, so the page does not wait on SMTP. The link is built from the configured
+//! A request answers the same, in the same time, whether or not the account exists: the page
+//! only enqueues the request in the outbox (one insert, whatever the address), and the outbox
+//! worker handles it through this service's [`Deliverer`]: for a known, active account one
+//! store operation voids the user's older links, stores the new token's SHA-256 hash (256
+//! random bits, bound to the user, 30 minutes by default) and enqueues the mail; for any other
+//! address nothing happens. Nothing is sent inline, so the page never waits on SMTP either. The link is built from the configured
 //! issuer, never from the request. Completing a reset is one store operation too: the token
 //! is taken (single use), the argon2id hash of the new password set, `email_verified` set, the
 //! login throttle cleared, every session ended, and the "your password was changed" mail
@@ -15,11 +17,23 @@ use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::mail::{KIND as MAIL, MailError, Mailer};
 use crate::model::{OutboxItem, ResetToken, User, UserId};
-use crate::outbox::Deliveries;
+use crate::outbox::{Deliverer, DeliveryError, Doorbell};
 use crate::secret::{Secret, TokenHash, random_token};
 use crate::store::{Store, StoreError};
-use serde::Serialize;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// The outbox kind of a reset request, handled by [`PasswordReset`] itself.
+pub const REQUEST_KIND: &str = "password_reset_request";
+
+/// A reset request as queued: the address as typed, and the authorization request to return to.
+/// Erased from the outbox once handled, like every payload.
+#[derive(Serialize, Deserialize)]
+struct QueuedRequest {
+    email: String,
+    continue_request: Option<String>,
+}
 
 /// Subjects of the two mails.
 const RESET_SUBJECT: &str = "Reset your password";
@@ -74,9 +88,10 @@ pub struct PasswordReset {
     store: Arc<dyn Store>,
     accounts: Arc<Accounts>,
     mailer: Arc<Mailer>,
-    deliveries: Arc<Deliveries>,
+    doorbell: Arc<Doorbell>,
     issuer: String,
     token_ttl: i64,
+    mail_deadline: i64,
 }
 
 /// Whether `id` looks like a pending authorization request id (base64url, short), so that only
@@ -94,29 +109,60 @@ impl PasswordReset {
         store: Arc<dyn Store>,
         accounts: Arc<Accounts>,
         mailer: Arc<Mailer>,
-        deliveries: Arc<Deliveries>,
+        doorbell: Arc<Doorbell>,
         config: &Config,
     ) -> PasswordReset {
         PasswordReset {
             store,
             accounts,
             mailer,
-            deliveries,
+            doorbell,
             issuer: config.issuer.clone(),
             token_ttl: config.password_reset_ttl,
+            mail_deadline: config.mail_delivery_deadline,
         }
     }
 
-    /// Handles "send me a reset link" for `email` (already normalised by
-    /// [`super::normalize_email`]). `Ok` whether or not the account exists, so the answer reveals
-    /// nothing. `continue_request` is a pending authorization request the link should lead
-    /// back to. Rate limits are the caller's (the page limits per email and per IP).
+    /// Handles "send me a reset link" for `email` as typed: enqueues the request, the same
+    /// one insert whether or not an account has this address, so neither the answer nor its
+    /// time reveals anything. `continue_request` is a pending authorization request the link
+    /// should lead back to. Rate limits are the caller's (the page limits per email and per IP).
     pub async fn request(
         &self,
         email: &str,
         continue_request: Option<&str>,
         now: UnixTime,
     ) -> Result<(), ResetError> {
+        let payload = serde_json::to_string(&QueuedRequest {
+            email: email.to_string(),
+            continue_request: continue_request.map(str::to_string),
+        })
+        .map_err(|e| ResetError::Mail(MailError::Template(e.to_string())))?;
+        // A request not handled within a link's lifetime is stale.
+        let item = OutboxItem::new(
+            REQUEST_KIND,
+            "password reset request",
+            payload,
+            now,
+            now.saturating_add(self.token_ttl),
+        );
+        self.store.enqueue(&item).await?;
+        self.doorbell.ring();
+        Ok(())
+    }
+
+    /// Issues a link for `email` (as typed) if it is an active account's: the token and its
+    /// mail in one store operation.
+    async fn issue(
+        &self,
+        email: &str,
+        continue_request: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), ResetError> {
+        let Ok(email) = super::normalize_email(email) else {
+            return Ok(());
+        };
+        let email = email.as_str();
         // The token and the mail are made whether or not the account exists, so both paths
         // do the same work up to the store write.
         let token = random_token();
@@ -157,7 +203,7 @@ impl PasswordReset {
         };
         let item = self.outbox_item(&mail, "password reset", &user.id, now)?;
         self.store.request_reset(&record, &item).await?;
-        self.deliveries.kick();
+        self.doorbell.ring();
         tracing::info!(user_id = %user.id, "password reset requested");
         Ok(())
     }
@@ -225,7 +271,7 @@ impl PasswordReset {
             .complete_reset(&hash, now, &phc, &throttle_key, &notice)
             .await?
             .ok_or(ResetError::InvalidLink)?;
-        self.deliveries.kick();
+        self.doorbell.ring();
         tracing::info!(user_id = %changed, "password reset completed; sessions ended");
         Ok(changed)
     }
@@ -245,7 +291,28 @@ impl PasswordReset {
             format!("{what} mail for user {user}"),
             payload,
             now,
-            self.deliveries.deadline_from(now),
+            now.saturating_add(self.mail_deadline),
         ))
+    }
+}
+
+/// The outbox worker hands queued reset requests here.
+#[async_trait]
+impl Deliverer for PasswordReset {
+    fn kind(&self) -> &str {
+        REQUEST_KIND
+    }
+
+    async fn deliver(&self, item: &OutboxItem, now: UnixTime) -> Result<(), DeliveryError> {
+        let queued: QueuedRequest = serde_json::from_str(&item.payload)
+            .map_err(|e| DeliveryError::Permanent(format!("unreadable reset request: {e}")))?;
+        match self
+            .issue(&queued.email, queued.continue_request.as_deref(), now)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(ResetError::Store(e)) => Err(DeliveryError::Transient(e.to_string())),
+            Err(e) => Err(DeliveryError::Permanent(e.to_string())),
+        }
     }
 }

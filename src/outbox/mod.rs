@@ -35,8 +35,9 @@ pub enum DeliveryError {
 pub trait Deliverer: Send + Sync {
     /// The item kind it delivers (`OutboxItem::kind`).
     fn kind(&self) -> &str;
-    /// Delivers one item's payload once. Must return within the lease.
-    async fn deliver(&self, item: &OutboxItem) -> Result<(), DeliveryError>;
+    /// Delivers one item's payload once, at `now` (Sesame's clock). Must return within the
+    /// lease.
+    async fn deliver(&self, item: &OutboxItem, now: UnixTime) -> Result<(), DeliveryError>;
 }
 
 /// What becomes of an item after one delivery attempt.
@@ -135,29 +136,49 @@ pub struct PassReport {
     pub failed: usize,
 }
 
+/// What whoever enqueues rings so that the worker runs at once rather than at its next beat.
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    rung: AtomicBool,
+    wake: Arc<Notify>,
+}
+
+impl Doorbell {
+    /// Says that something was enqueued.
+    pub fn ring(&self) {
+        self.rung.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Whether it rang since the worker's last pass began.
+    pub fn rung(&self) -> bool {
+        self.rung.load(Ordering::SeqCst)
+    }
+}
+
 /// The outbox service: claims due items, hands them to their deliverers and records the outcome
 /// by the [`RetryPolicy`].
 pub struct Deliveries {
     store: Arc<dyn Store>,
     deliverers: Vec<Arc<dyn Deliverer>>,
     policy: RetryPolicy,
-    wake: Arc<Notify>,
-    kicked: AtomicBool,
+    doorbell: Arc<Doorbell>,
 }
 
 impl Deliveries {
-    /// The service over `store` with these deliverers and policy.
+    /// The service over `store` with these deliverers (each pass serves them in this order)
+    /// and policy, woken by `doorbell`.
     pub fn new(
         store: Arc<dyn Store>,
         deliverers: Vec<Arc<dyn Deliverer>>,
         policy: RetryPolicy,
+        doorbell: Arc<Doorbell>,
     ) -> Deliveries {
         Deliveries {
             store,
             deliverers,
             policy,
-            wake: Arc::new(Notify::new()),
-            kicked: AtomicBool::new(false),
+            doorbell,
         }
     }
 
@@ -166,31 +187,25 @@ impl Deliveries {
         self.policy
     }
 
-    /// The deadline of an item enqueued at `now`.
-    pub fn deadline_from(&self, now: UnixTime) -> UnixTime {
-        now.saturating_add(self.policy.deadline)
-    }
-
     /// Says that something was enqueued, so the worker runs now rather than at its next period.
     pub fn kick(&self) {
-        self.kicked.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
+        self.doorbell.ring();
     }
 
-    /// Whether [`Deliveries::kick`] was called since the last pass began.
+    /// Whether the doorbell rang since the last pass began.
     pub fn kicked(&self) -> bool {
-        self.kicked.load(Ordering::SeqCst)
+        self.doorbell.rung()
     }
 
-    /// Notified on [`Deliveries::kick`].
+    /// Notified when the doorbell rings.
     pub fn wake_signal(&self) -> Arc<Notify> {
-        self.wake.clone()
+        self.doorbell.wake.clone()
     }
 
     /// One pass at `now`: for each kind, claims due items one at a time (at most a batch) and
     /// delivers them, until a transient failure says the receiver is unavailable.
     pub async fn run_due(&self, now: UnixTime) -> Result<PassReport, StoreError> {
-        self.kicked.store(false, Ordering::SeqCst);
+        self.doorbell.rung.store(false, Ordering::SeqCst);
         let mut report = PassReport::default();
         for deliverer in &self.deliverers {
             for _ in 0..BATCH {
@@ -203,7 +218,7 @@ impl Deliveries {
                 else {
                     break;
                 };
-                let result = deliverer.deliver(&item).await;
+                let result = deliverer.deliver(&item, now).await;
                 self.record(&item, &claim, &result, now, &mut report)
                     .await?;
                 // The receiver is probably down or busy: the rest waits for a later pass

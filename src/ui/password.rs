@@ -8,7 +8,6 @@
 //! page's links). The access log never records query strings.
 
 use super::csrf;
-use crate::accounts::normalize_email;
 use crate::accounts::reset::ResetError;
 use crate::error::{PageError, page};
 use crate::http::{browser_cookie, client_ip, is_form, see_other};
@@ -142,19 +141,23 @@ pub async fn forgot_submit(
             retry_after,
         ));
     }
-    // An address that cannot be an account's, and one over its limit, get the same page as
-    // any other: nothing tells whether an account exists.
+    // Every address — an account's or not, well-formed or not — costs the same one insert and
+    // gets the same page; one over its limit gets the page without the insert. Nothing tells
+    // whether an account exists.
     let email = params.get("email").ok().flatten().unwrap_or_default();
-    if let Ok(email) = normalize_email(email) {
-        if state.reset_limits.per_email.check(&email).is_ok() {
-            state
-                .password_reset
-                .request(&email, request.as_deref(), state.now())
-                .await
-                .map_err(PageError::internal)?;
-        } else {
-            tracing::info!("password reset not sent: per-email limit reached");
-        }
+    if state
+        .reset_limits
+        .per_email
+        .check(&email.trim().to_lowercase())
+        .is_ok()
+    {
+        state
+            .password_reset
+            .request(email, request.as_deref(), state.now())
+            .await
+            .map_err(PageError::internal)?;
+    } else {
+        tracing::info!("password reset not sent: per-email limit reached");
     }
     Ok(page(
         &state.templates,

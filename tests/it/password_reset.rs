@@ -442,6 +442,17 @@ async fn known_and_unknown_emails_get_byte_identical_answers() {
     );
     assert_eq!(answers[0], answers[2]);
     deliver(&server).await;
+    let requests = server
+        .state
+        .store
+        .outbox_counts(sesame::accounts::reset::REQUEST_KIND)
+        .await
+        .unwrap();
+    assert_eq!(
+        (requests.queued, requests.sent),
+        (0, 3),
+        "every address cost the same one queued request"
+    );
     assert_eq!(smtp.mails().len(), 1, "only the account gets mail");
 }
 

@@ -369,7 +369,7 @@ impl Deliverer for Flaky {
         &self.kind
     }
 
-    async fn deliver(&self, _item: &OutboxItem) -> Result<(), DeliveryError> {
+    async fn deliver(&self, _item: &OutboxItem, _now: i64) -> Result<(), DeliveryError> {
         let n = self.attempts.fetch_add(1, Ordering::SeqCst);
         if n < self.fail_times {
             Err(self.failure.clone())
@@ -384,6 +384,7 @@ fn service(store: &Arc<dyn Store>, flaky: Arc<Flaky>) -> Deliveries {
         store.clone(),
         vec![flaky as Arc<dyn Deliverer>],
         RetryPolicy::default(),
+        Default::default(),
     )
 }
 
