@@ -897,6 +897,43 @@ mod tests {
     }
 
     #[test]
+    fn smtp_needs_tls_unless_loopback_and_mail_from_must_be_a_mailbox() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_SMTP_URL", "smtps://user:s3cret@smtp.example.com"),
+                ("SESAME_MAIL_FROM", "Example <no-reply@example.com>"),
+                ("SESAME_PASSWORD_RESET__TOKEN_TTL", "900"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.smtp_url.is_some());
+        assert_eq!(c.mail_from, "Example <no-reply@example.com>");
+        assert_eq!(c.password_reset_ttl, 900);
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the SMTP URL is redacted"
+        );
+        let plain = Config::load_with_env(
+            None,
+            env(&[("SESAME_SMTP_URL", "smtp://user:s3cret@smtp.example.com:25")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(plain.contains("`smtp_url`"), "{plain}");
+        assert!(plain.contains("tls=required"), "{plain}");
+        assert!(!plain.contains("s3cret"), "{plain}");
+        let from = Config::load_with_env(None, env(&[("SESAME_MAIL_FROM", "nobody")]))
+            .unwrap_err()
+            .to_string();
+        assert!(from.contains("`mail_from`"), "{from}");
+        let ttl = Config::load_with_env(None, env(&[("SESAME_PASSWORD_RESET__TOKEN_TTL", "7200")]))
+            .unwrap_err()
+            .to_string();
+        assert!(ttl.contains("`password_reset.token_ttl`"), "{ttl}");
+    }
+
+    #[test]
     fn every_key_has_its_environment_variable() {
         let names = FileConfig::env_names();
         for name in [
