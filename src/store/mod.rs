@@ -319,7 +319,7 @@ pub trait ResetStore {
     /// first (safe alone: an unused token that expires), then deletes the user's other tokens
     /// and enqueues the mail, each an idempotent follow-up (an insert of the same item again is
     /// not an error). If it fails between steps, the caller (the outbox worker handling the
-    /// request) retries with a new token, whose insert voids the orphan.
+    /// request) retries with a new token, whose step 2 deletes the orphan.
     async fn request_reset(&self, token: &ResetToken, mail: &OutboxItem) -> StoreResult<()>;
     /// The token if it exists, `expires_at > now`, and the user's password has not changed
     /// since it was issued (any password change voids older tokens).
