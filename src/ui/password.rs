@@ -204,15 +204,29 @@ pub async fn reset(
 }
 
 /// The email of the account the browser's reset cookie is for, if its token is still valid.
+///
+/// A token that is not valid counts against the client's per-IP reset limit (checklist K5:
+/// guessing is rate-limited, though 256 random bits make it hopeless anyway); over the limit,
+/// a 429 page.
 async fn account_of_link(state: &AppState, req: &HttpRequest) -> Result<Option<String>, PageError> {
-    match req.cookie(cookie_name(state)) {
-        Some(token) => state
-            .password_reset
-            .check_link(token.value(), state.now())
-            .await
-            .map_err(PageError::internal),
-        None => Ok(None),
+    let Some(token) = req.cookie(cookie_name(state)) else {
+        return Ok(None);
+    };
+    let account = state
+        .password_reset
+        .check_link(token.value(), state.now())
+        .await
+        .map_err(PageError::internal)?;
+    if account.is_none()
+        && let Some(ip) = client_ip(req, &state.config)
+        && let Err(retry_after) = state.reset_limits.per_ip.check(&ip)
+    {
+        return Err(PageError::too_many_requests(
+            "Too many password reset attempts from your network. Try again later.",
+            retry_after,
+        ));
     }
+    Ok(account)
 }
 
 /// `POST /password/reset`: sets the new password (entered twice) with the token from the

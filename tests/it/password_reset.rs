@@ -782,3 +782,20 @@ async fn mail_queued_while_smtp_is_down_arrives_once_when_it_comes_back() {
     deliver(&server).await;
     assert_eq!(smtp.mails().len(), 1, "exactly once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_reset_links_is_rate_limited_per_ip() {
+    let server = TestServer::start_with(|c| c.password_reset.per_ip_per_hour = 3).await;
+    let person = server.person();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let guess = sesame::secret::random_token();
+        let link = server.url(&format!("/password/reset?token={}", guess.expose()));
+        statuses.push(open_link(&person, &link).await.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [410, 410, 410, 429],
+        "wrong links count against the per-IP limit"
+    );
+}
