@@ -59,6 +59,10 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         Some(k) => keys::Kek::from_base64(k.expose())?,
         None => keys::Kek::load_or_create(&config.kek_file)?,
     };
+    // Outbox payloads (reset links) are sealed under the same key-encryption key.
+    let seal = Arc::new(outbox::PayloadSeal::new(keys::Kek::from_base64(
+        kek.to_base64().expose(),
+    )?));
     let keys = Arc::new(
         keys::KeyManager::load_or_init(store.clone(), kek, clock.now())
             .await?
@@ -80,7 +84,7 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         clock.clone(),
     ));
     let discovery = oauth::discovery::render(&config).into();
-    let (deliveries, password_reset) = mail_services(&config, &store, &accounts)?;
+    let (deliveries, password_reset) = mail_services(&config, &store, &accounts, seal)?;
     let reset_limits = Arc::new(state::ResetLimits {
         per_email: rate_limit::KeyedLimit::per_hour(
             config.password_reset_per_email_per_hour,
@@ -113,6 +117,7 @@ fn mail_services(
     config: &Config,
     store: &Arc<dyn store::Store>,
     accounts: &Arc<accounts::Accounts>,
+    seal: Arc<outbox::PayloadSeal>,
 ) -> Result<(Arc<outbox::Deliveries>, Arc<accounts::reset::PasswordReset>), StartupError> {
     let mailer = Arc::new(mail::Mailer::new(&mail::MailSettings {
         smtp_url: config.smtp_url.clone(),
@@ -137,6 +142,7 @@ fn mail_services(
         accounts.clone(),
         mailer.clone(),
         doorbell.clone(),
+        seal.clone(),
         config,
     ));
     // Reset requests first: a pass that issues a link also sends its mail.
@@ -148,6 +154,7 @@ fn mail_services(
         ],
         policy,
         doorbell,
+        seal,
     ));
     Ok((deliveries, password_reset))
 }

@@ -17,7 +17,7 @@ use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::mail::{KIND as MAIL, MailError, Mailer};
 use crate::model::{OutboxItem, ResetToken, User, UserId};
-use crate::outbox::{Deliverer, DeliveryError, Doorbell};
+use crate::outbox::{Deliverer, DeliveryError, Doorbell, PayloadSeal};
 use crate::secret::{Secret, TokenHash, random_token};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
@@ -89,6 +89,7 @@ pub struct PasswordReset {
     accounts: Arc<Accounts>,
     mailer: Arc<Mailer>,
     doorbell: Arc<Doorbell>,
+    seal: Arc<PayloadSeal>,
     issuer: String,
     token_ttl: i64,
     mail_deadline: i64,
@@ -110,6 +111,7 @@ impl PasswordReset {
         accounts: Arc<Accounts>,
         mailer: Arc<Mailer>,
         doorbell: Arc<Doorbell>,
+        seal: Arc<PayloadSeal>,
         config: &Config,
     ) -> PasswordReset {
         PasswordReset {
@@ -117,6 +119,7 @@ impl PasswordReset {
             accounts,
             mailer,
             doorbell,
+            seal,
             issuer: config.issuer.clone(),
             token_ttl: config.password_reset_ttl,
             mail_deadline: config.mail_delivery_deadline,
@@ -139,13 +142,16 @@ impl PasswordReset {
         })
         .map_err(|e| ResetError::Mail(MailError::Template(e.to_string())))?;
         // A request not handled within a link's lifetime is stale.
-        let item = OutboxItem::new(
-            REQUEST_KIND,
-            "password reset request",
-            payload,
-            now,
-            now.saturating_add(self.token_ttl),
-        );
+        let item = self.sealed(
+            OutboxItem::new(
+                REQUEST_KIND,
+                "password reset request",
+                "",
+                now,
+                now.saturating_add(self.token_ttl),
+            ),
+            &payload,
+        )?;
         self.store.enqueue(&item).await?;
         self.doorbell.ring();
         Ok(())
@@ -286,13 +292,25 @@ impl PasswordReset {
     ) -> Result<OutboxItem, ResetError> {
         let payload = serde_json::to_string(mail)
             .map_err(|e| ResetError::Mail(MailError::Template(e.to_string())))?;
-        Ok(OutboxItem::new(
-            MAIL,
-            format!("{what} mail for user {user}"),
-            payload,
-            now,
-            now.saturating_add(self.mail_deadline),
-        ))
+        self.sealed(
+            OutboxItem::new(
+                MAIL,
+                format!("{what} mail for user {user}"),
+                "",
+                now,
+                now.saturating_add(self.mail_deadline),
+            ),
+            &payload,
+        )
+    }
+
+    /// `item` with `payload` sealed as its payload.
+    fn sealed(&self, mut item: OutboxItem, payload: &str) -> Result<OutboxItem, ResetError> {
+        item.payload = self
+            .seal
+            .seal(&item.id, payload)
+            .map_err(|e| ResetError::Mail(MailError::Template(e.to_string())))?;
+        Ok(item)
     }
 }
 

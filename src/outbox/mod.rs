@@ -9,9 +9,12 @@
 //! Sesame's clock. Mail uses it today; back-channel logout notices are a second deliverer.
 
 use crate::clock::UnixTime;
+use crate::keys::{Kek, KeyError};
 use crate::model::{OutboxItem, OutboxStatus};
 use crate::store::{Store, StoreError};
 use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
@@ -136,6 +139,52 @@ pub struct PassReport {
     pub failed: usize,
 }
 
+/// Seals outbox payloads at rest: AES-256-GCM under the key-encryption key, bound to the item's
+/// id, so a mail's reset link (or a reset request's address) is never stored in the clear,
+/// and a payload moved to another item does not open. Producers seal; [`Deliveries`] opens
+/// before handing an item to its deliverer.
+pub struct PayloadSeal {
+    kek: Kek,
+}
+
+/// Marks a sealed payload (and its format version).
+const SEALED_PREFIX: &str = "sealed-v1:";
+
+impl PayloadSeal {
+    /// Seals with `kek`.
+    pub fn new(kek: Kek) -> PayloadSeal {
+        PayloadSeal { kek }
+    }
+
+    /// The associated data of item `id`: domain-separated from the signing keys' kids.
+    fn aad(id: &str) -> String {
+        format!("sesame-outbox:{id}")
+    }
+
+    /// `plaintext` sealed for the item `id`, as stored text.
+    pub fn seal(&self, id: &str, plaintext: &str) -> Result<String, KeyError> {
+        let sealed = self.kek.seal(&Self::aad(id), plaintext.as_bytes())?;
+        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed)))
+    }
+
+    /// The plaintext of item `id`'s sealed payload; a payload that does not open (another
+    /// key-encryption key, another item, corruption) is a permanent failure.
+    pub fn open(&self, id: &str, stored: &str) -> Result<String, DeliveryError> {
+        let unreadable = || {
+            DeliveryError::Permanent(
+                "the payload does not open with this key-encryption key".into(),
+            )
+        };
+        let encoded = stored.strip_prefix(SEALED_PREFIX).ok_or_else(unreadable)?;
+        let sealed = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| unreadable())?;
+        let plain = self
+            .kek
+            .open(&Self::aad(id), &sealed)
+            .map_err(|_| unreadable())?;
+        String::from_utf8(plain).map_err(|_| unreadable())
+    }
+}
+
 /// What whoever enqueues rings so that the worker runs at once rather than at its next beat.
 #[derive(Debug, Default)]
 pub struct Doorbell {
@@ -163,22 +212,25 @@ pub struct Deliveries {
     deliverers: Vec<Arc<dyn Deliverer>>,
     policy: RetryPolicy,
     doorbell: Arc<Doorbell>,
+    seal: Arc<PayloadSeal>,
 }
 
 impl Deliveries {
     /// The service over `store` with these deliverers (each pass serves them in this order)
-    /// and policy, woken by `doorbell`.
+    /// and policy, woken by `doorbell`; payloads are opened with `seal`.
     pub fn new(
         store: Arc<dyn Store>,
         deliverers: Vec<Arc<dyn Deliverer>>,
         policy: RetryPolicy,
         doorbell: Arc<Doorbell>,
+        seal: Arc<PayloadSeal>,
     ) -> Deliveries {
         Deliveries {
             store,
             deliverers,
             policy,
             doorbell,
+            seal,
         }
     }
 
@@ -218,7 +270,16 @@ impl Deliveries {
                 else {
                     break;
                 };
-                let result = deliverer.deliver(&item, now).await;
+                let result = match self.seal.open(&item.id, &item.payload) {
+                    Ok(payload) => {
+                        let clear = OutboxItem {
+                            payload,
+                            ..item.clone()
+                        };
+                        deliverer.deliver(&clear, now).await
+                    }
+                    Err(unreadable) => Err(unreadable),
+                };
                 self.record(&item, &claim, &result, now, &mut report)
                     .await?;
                 // The receiver is probably down or busy: the rest waits for a later pass
@@ -364,6 +425,30 @@ mod tests {
             Next::Failed(why) => assert!(why.contains("deadline"), "{why}"),
             other => panic!("expected Failed, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn sealed_payloads_open_only_for_their_item_and_key() {
+        let seal = PayloadSeal::new(Kek::generate());
+        let stored = seal.seal("item-1", "{\"link\":\"secret\"}").unwrap();
+        assert!(!stored.contains("secret"));
+        assert_eq!(
+            seal.open("item-1", &stored).unwrap(),
+            "{\"link\":\"secret\"}"
+        );
+        assert!(matches!(
+            seal.open("item-2", &stored),
+            Err(DeliveryError::Permanent(_))
+        ));
+        let other = PayloadSeal::new(Kek::generate());
+        assert!(matches!(
+            other.open("item-1", &stored),
+            Err(DeliveryError::Permanent(_))
+        ));
+        assert!(
+            seal.open("item-1", "{\"plain\":1}").is_err(),
+            "plaintext is refused"
+        );
     }
 
     #[test]

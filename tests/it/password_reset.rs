@@ -554,6 +554,10 @@ async fn mail_queued_while_smtp_is_down_arrives_once_after_a_restart() {
         .remove(0);
     assert_eq!(item.attempts, 1);
     assert!(item.last_error.is_some(), "the failure is recorded");
+    assert!(
+        item.payload.starts_with("sealed-v1:") && !item.payload.contains("password/reset"),
+        "the queued mail's link is sealed at rest"
+    );
     let retry_at = item.next_attempt_at;
     drop(store);
     drop(first);

@@ -5,13 +5,14 @@
 use super::{ContractTest, NOW, RACERS};
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
+use sesame::keys::Kek;
 use sesame::model::{OutboxItem, OutboxStatus};
-use sesame::outbox::{Deliverer, Deliveries, DeliveryError, RetryPolicy};
+use sesame::outbox::{Deliverer, Deliveries, DeliveryError, PayloadSeal, RetryPolicy};
 use sesame::secret::random_id;
 use sesame::store::Store;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 macro_rules! outbox_tests {
     ($($name:ident),* $(,)?) => {
@@ -41,14 +42,18 @@ fn fresh_kind() -> String {
     format!("test-{}", random_id())
 }
 
+/// The payload seal of these tests (payloads are stored sealed, as producers store them).
+fn seal() -> Arc<PayloadSeal> {
+    static SEAL: OnceLock<Arc<PayloadSeal>> = OnceLock::new();
+    SEAL.get_or_init(|| Arc::new(PayloadSeal::new(Kek::generate())))
+        .clone()
+}
+
 fn item(kind: &str, due: i64) -> OutboxItem {
-    let mut item = OutboxItem::new(
-        kind,
-        "a test item",
-        "{\"secret\":\"link\"}",
-        NOW,
-        NOW + 86_400,
-    );
+    let mut item = OutboxItem::new(kind, "a test item", "", NOW, NOW + 86_400);
+    item.payload = seal()
+        .seal(&item.id, "{\"secret\":\"link\"}")
+        .expect("seal");
     item.next_attempt_at = due;
     item
 }
@@ -385,6 +390,7 @@ fn service(store: &Arc<dyn Store>, flaky: Arc<Flaky>) -> Deliveries {
         vec![flaky as Arc<dyn Deliverer>],
         RetryPolicy::default(),
         Default::default(),
+        seal(),
     )
 }
 
