@@ -52,6 +52,11 @@ pub struct FileConfig {
     pub kek: Option<Secret>,
     /// Where the embedded default keeps a generated KEK when `kek` is unset.
     pub kek_file: String,
+    /// SMTP server in lettre's URL convention (`smtps://…`, `smtp://…?tls=required`); unset,
+    /// mail is written to files under `mail.file_dir`.
+    pub smtp_url: Option<Secret>,
+    /// The `From:` mailbox of the mail Sesame sends.
+    pub mail_from: String,
     pub tokens: TokensFile,
     pub session: SessionFile,
     pub login: LoginFile,
@@ -63,6 +68,8 @@ pub struct FileConfig {
     pub keys: KeysFile,
     pub log: LogFile,
     pub store: StoreFile,
+    pub mail: MailFile,
+    pub password_reset: PasswordResetFile,
 }
 
 /// `[keys]`: signing-key rotation (see `keys::rotation`).
@@ -91,6 +98,53 @@ impl Default for KeysFile {
             retirement_margin: 3600,
             rsa_bits: 2048,
             reload_interval: 60,
+        }
+    }
+}
+
+/// `[mail]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailFile {
+    /// A file holding the SMTP password (the user is named in `smtp_url`).
+    pub smtp_password_file: Option<String>,
+    /// SMTP connect and command timeout, seconds.
+    pub timeout_seconds: u64,
+    /// How long a mail is retried before it is marked failed, seconds.
+    pub delivery_deadline: i64,
+    /// Where mail is written when no SMTP server is configured.
+    pub file_dir: String,
+}
+
+/// `[password_reset]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordResetFile {
+    /// Reset-link lifetime, seconds.
+    pub token_ttl: i64,
+    /// Reset requests per email address per hour.
+    pub per_email_per_hour: u32,
+    /// Reset requests per client IP per hour.
+    pub per_ip_per_hour: u32,
+}
+
+impl Default for MailFile {
+    fn default() -> Self {
+        Self {
+            smtp_password_file: None,
+            timeout_seconds: 15,
+            delivery_deadline: DAY,
+            file_dir: "data/mail".into(),
+        }
+    }
+}
+
+impl Default for PasswordResetFile {
+    fn default() -> Self {
+        Self {
+            token_ttl: 1800,
+            per_email_per_hour: 5,
+            per_ip_per_hour: 30,
         }
     }
 }
@@ -205,6 +259,8 @@ impl Default for FileConfig {
             database_url: "sqlite://data/sesame.db".into(),
             kek: None,
             kek_file: "keys/kek".into(),
+            smtp_url: None,
+            mail_from: "Sesame <sesame@localhost>".into(),
             tokens: TokensFile::default(),
             session: SessionFile::default(),
             login: LoginFile::default(),
@@ -216,6 +272,8 @@ impl Default for FileConfig {
             keys: KeysFile::default(),
             log: LogFile::default(),
             store: StoreFile::default(),
+            mail: MailFile::default(),
+            password_reset: PasswordResetFile::default(),
         }
     }
 }
@@ -360,6 +418,18 @@ pub struct Config {
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
     /// logged at start-up.
     pub ignored_env: Vec<String>,
+    /// `SESAME_SMTP_URL`, checked; `None` → the file transport.
+    pub smtp_url: Option<Secret>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub mail_from: String,
+    pub mail_timeout: std::time::Duration,
+    /// Seconds a mail is retried before it is marked failed.
+    pub mail_delivery_deadline: i64,
+    pub mail_file_dir: PathBuf,
+    /// Seconds a reset link works.
+    pub password_reset_ttl: i64,
+    pub password_reset_per_email_per_hour: u32,
+    pub password_reset_per_ip_per_hour: u32,
 }
 
 impl Config {
@@ -604,6 +674,50 @@ impl FileConfig {
                 "must be at least 1",
             ));
         }
+        let smtp_url = match self.smtp_url.as_ref().map(|u| u.expose().trim()) {
+            None | Some("") => None,
+            Some(u) => {
+                crate::mail::check_smtp_url(u).map_err(|why| invalid("smtp_url", why))?;
+                Some(Secret::new(u))
+            }
+        };
+        crate::mail::check_from(&self.mail_from).map_err(|why| {
+            invalid(
+                "mail_from",
+                format!("'{}' is not a mailbox ({why})", self.mail_from),
+            )
+        })?;
+        if !(1..=300).contains(&self.mail.timeout_seconds) {
+            return Err(invalid("mail.timeout_seconds", "must be between 1 and 300"));
+        }
+        let mail_delivery_deadline = seconds(
+            "mail.delivery_deadline",
+            self.mail.delivery_deadline,
+            7 * DAY,
+        )?;
+        let password_reset_ttl = seconds(
+            "password_reset.token_ttl",
+            self.password_reset.token_ttl,
+            DAY,
+        )?;
+        if password_reset_ttl > 3600 {
+            return Err(invalid(
+                "password_reset.token_ttl",
+                "must be at most 3600 seconds: a reset link is a password",
+            ));
+        }
+        if self.password_reset.per_email_per_hour == 0 {
+            return Err(invalid(
+                "password_reset.per_email_per_hour",
+                "must be at least 1",
+            ));
+        }
+        if self.password_reset.per_ip_per_hour == 0 {
+            return Err(invalid(
+                "password_reset.per_ip_per_hour",
+                "must be at least 1",
+            ));
+        }
         // A directive tracing cannot read would silently drop every log line.
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("'{}': {e}", self.log.level)))?;
@@ -669,6 +783,19 @@ impl FileConfig {
             log_level: self.log.level,
             store_connect_timeout: std::time::Duration::from_secs(self.store.connect_timeout),
             ignored_env: Vec::new(),
+            smtp_url,
+            smtp_password_file: self
+                .mail
+                .smtp_password_file
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            mail_from: self.mail_from,
+            mail_timeout: std::time::Duration::from_secs(self.mail.timeout_seconds),
+            mail_delivery_deadline,
+            mail_file_dir: PathBuf::from(self.mail.file_dir),
+            password_reset_ttl,
+            password_reset_per_email_per_hour: self.password_reset.per_email_per_hour,
+            password_reset_per_ip_per_hour: self.password_reset.per_ip_per_hour,
         })
     }
 }
@@ -1069,6 +1196,43 @@ mod tests {
             let err = Config::load_with_env(None, env(&[(name, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn smtp_needs_tls_unless_loopback_and_mail_from_must_be_a_mailbox() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("SESAME_SMTP_URL", "smtps://user:s3cret@smtp.example.com"),
+                ("SESAME_MAIL_FROM", "Example <no-reply@example.com>"),
+                ("SESAME_PASSWORD_RESET__TOKEN_TTL", "900"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.smtp_url.is_some());
+        assert_eq!(c.mail_from, "Example <no-reply@example.com>");
+        assert_eq!(c.password_reset_ttl, 900);
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the SMTP URL is redacted"
+        );
+        let plain = Config::load_with_env(
+            None,
+            env(&[("SESAME_SMTP_URL", "smtp://user:s3cret@smtp.example.com:25")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(plain.contains("`smtp_url`"), "{plain}");
+        assert!(plain.contains("tls=required"), "{plain}");
+        assert!(!plain.contains("s3cret"), "{plain}");
+        let from = Config::load_with_env(None, env(&[("SESAME_MAIL_FROM", "nobody")]))
+            .unwrap_err()
+            .to_string();
+        assert!(from.contains("`mail_from`"), "{from}");
+        let ttl = Config::load_with_env(None, env(&[("SESAME_PASSWORD_RESET__TOKEN_TTL", "7200")]))
+            .unwrap_err()
+            .to_string();
+        assert!(ttl.contains("`password_reset.token_ttl`"), "{ttl}");
     }
 
     #[test]

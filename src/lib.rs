@@ -13,9 +13,11 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod model;
 pub mod monitoring;
 pub mod oauth;
+pub mod outbox;
 pub mod params;
 pub mod rate_limit;
 pub mod render;
@@ -44,6 +46,8 @@ pub enum StartupError {
     Keys(#[from] keys::KeyError),
     #[error("templates: {0}")]
     Templates(String),
+    #[error("mail: {0}")]
+    Mail(#[from] mail::MailError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -56,6 +60,10 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         Some(k) => keys::Kek::from_base64(k.expose())?,
         None => keys::Kek::load_or_create(&config.kek_file)?,
     };
+    // Outbox payloads (reset links) are sealed under the same key-encryption key.
+    let seal = Arc::new(outbox::PayloadSeal::new(keys::Kek::from_base64(
+        kek.to_base64().expose(),
+    )?));
     let keys = Arc::new(
         keys::KeyManager::load_or_init_with(store.clone(), kek, clock.now(), config.key_policy)
             .await?
@@ -77,6 +85,17 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         clock.clone(),
     ));
     let discovery = oauth::discovery::render(&config).into();
+    let (deliveries, password_reset) = mail_services(&config, &store, &accounts, seal)?;
+    let reset_limits = Arc::new(state::ResetLimits {
+        per_email: rate_limit::KeyedLimit::per_hour(
+            config.password_reset_per_email_per_hour,
+            clock.clone(),
+        ),
+        per_ip: rate_limit::KeyedLimit::per_hour(
+            config.password_reset_per_ip_per_hour,
+            clock.clone(),
+        ),
+    });
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -87,14 +106,67 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         pending_limit,
         introspection_limit,
         discovery,
+        deliveries,
+        password_reset,
+        reset_limits,
     })
+}
+
+/// The mailer (SMTP, or files when none is configured), the outbox service that delivers
+/// through it, and the password-reset service that enqueues mail.
+fn mail_services(
+    config: &Config,
+    store: &Arc<dyn store::Store>,
+    accounts: &Arc<accounts::Accounts>,
+    seal: Arc<outbox::PayloadSeal>,
+) -> Result<(Arc<outbox::Deliveries>, Arc<accounts::reset::PasswordReset>), StartupError> {
+    let mailer = Arc::new(mail::Mailer::new(&mail::MailSettings {
+        smtp_url: config.smtp_url.clone(),
+        smtp_password_file: config.smtp_password_file.clone(),
+        from: config.mail_from.clone(),
+        timeout: config.mail_timeout,
+        file_dir: config.mail_file_dir.clone(),
+    })?);
+    tracing::info!(transport = %mailer.describe(), "mail");
+    // A claim must outlast one SMTP conversation (a handful of commands, each within the
+    // timeout), so that no other instance claims a mail while it is being sent.
+    let timeout = i64::try_from(config.mail_timeout.as_secs()).unwrap_or(i64::MAX);
+    let default = outbox::RetryPolicy::default();
+    let policy = outbox::RetryPolicy {
+        deadline: config.mail_delivery_deadline,
+        lease: default.lease.max(timeout.saturating_mul(8)),
+        ..default
+    };
+    let doorbell = Arc::new(outbox::Doorbell::default());
+    let password_reset = Arc::new(accounts::reset::PasswordReset::new(
+        store.clone(),
+        accounts.clone(),
+        mailer.clone(),
+        doorbell.clone(),
+        seal.clone(),
+        config,
+    ));
+    // Reset requests first: a pass that issues a link also sends its mail.
+    let deliveries = Arc::new(outbox::Deliveries::new(
+        store.clone(),
+        vec![
+            password_reset.clone() as Arc<dyn outbox::Deliverer>,
+            mailer as Arc<dyn outbox::Deliverer>,
+        ],
+        policy,
+        doorbell,
+        seal,
+    ));
+    Ok((deliveries, password_reset))
 }
 
 /// Starts the background jobs ([`tasks::standard`]: the purge and the key-ring reload) on
 /// the state's store, keys and clock. Whoever starts the server starts these beside it, and
 /// stops them when it stops (`serve`, the integration-test server).
 pub fn start_tasks(state: &AppState) -> tasks::TaskRunner {
-    tasks::standard(state.store.clone(), state.keys.clone()).start(state.clock.clone())
+    tasks::standard(state.store.clone(), state.keys.clone())
+        .with(tasks::Delivery::new(state.deliveries.clone()))
+        .start(state.clock.clone())
 }
 
 /// Registers every route and the shared middleware-independent settings.

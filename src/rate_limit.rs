@@ -51,6 +51,18 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
         }
     }
 
+    /// A limit of `per_hour` (at least 1) per key on `clock`, refilled evenly.
+    pub fn per_hour(per_hour: u32, clock: Arc<dyn Clock>) -> KeyedLimit<K> {
+        KeyedLimit {
+            limiter: RateLimiter::new(
+                Quota::per_hour(NonZeroU32::new(per_hour).unwrap_or(NonZeroU32::MIN)),
+                DefaultKeyedStateStore::default(),
+                RuleClock(clock),
+            ),
+            checks: AtomicU64::new(0),
+        }
+    }
+
     /// Counts one request for `key`; over the limit, the whole seconds to wait (at least 1),
     /// for `Retry-After` (RFC 9110 §10.2.3).
     pub fn check(&self, key: &K) -> Result<(), i64> {

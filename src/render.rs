@@ -22,6 +22,9 @@ const PARTIALS: &[(&str, &str)] = &[("layout", include_str!("../templates/layout
 /// - `logout`: `confirm`, `client_name`, `client_id`, `post_logout_redirect_uri`, `state`
 ///   (empty strings when absent)
 /// - `logged_out`: nothing
+/// - `password_forgot`: `csrf_token`, `request?`; `password_forgot_sent`: `request?`
+/// - `password_reset`: `csrf_token`, `email`, `request?`, `error?`; `password_reset_invalid`: `request?`
+/// - `password_reset_done`: `continue_url?`
 pub const PAGES: &[(&str, &str)] = &[
     ("login", include_str!("../templates/login.hbs")),
     ("consent", include_str!("../templates/consent.hbs")),
@@ -29,6 +32,26 @@ pub const PAGES: &[(&str, &str)] = &[
     ("form_post", include_str!("../templates/form_post.hbs")),
     ("logout", include_str!("../templates/logout.hbs")),
     ("logged_out", include_str!("../templates/logged_out.hbs")),
+    (
+        "password_forgot",
+        include_str!("../templates/password_forgot.hbs"),
+    ),
+    (
+        "password_forgot_sent",
+        include_str!("../templates/password_forgot_sent.hbs"),
+    ),
+    (
+        "password_reset",
+        include_str!("../templates/password_reset.hbs"),
+    ),
+    (
+        "password_reset_invalid",
+        include_str!("../templates/password_reset_invalid.hbs"),
+    ),
+    (
+        "password_reset_done",
+        include_str!("../templates/password_reset_done.hbs"),
+    ),
 ];
 
 /// The compiled templates.
@@ -130,6 +153,17 @@ mod tests {
                 }),
             ),
             ("logged_out", json!({})),
+            (
+                "password_forgot",
+                json!({"csrf_token": "csrf-abc", "request": EVIL}),
+            ),
+            ("password_forgot_sent", json!({"request": EVIL})),
+            (
+                "password_reset",
+                json!({"csrf_token": "csrf-abc", "email": EVIL, "request": EVIL, "error": EVIL}),
+            ),
+            ("password_reset_invalid", json!({"request": EVIL})),
+            ("password_reset_done", json!({"continue_url": EVIL})),
         ]
     }
 

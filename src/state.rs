@@ -1,11 +1,13 @@
 //! What every handler shares.
 
 use crate::accounts::Accounts;
+use crate::accounts::reset::PasswordReset;
 use crate::authorization::Authorizer;
 use crate::authorization::limit::PendingLimit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::KeyManager;
+use crate::outbox::Deliveries;
 use crate::rate_limit::KeyedLimit;
 use crate::render::Templates;
 use crate::store::Store;
@@ -26,6 +28,20 @@ pub struct AppState {
     pub introspection_limit: Arc<KeyedLimit<String>>,
     /// The discovery document, rendered once.
     pub discovery: actix_web::web::Bytes,
+    /// The outbox service (mail delivery); its worker runs among the background jobs.
+    pub deliveries: Arc<Deliveries>,
+    /// Password reset by email.
+    pub password_reset: Arc<PasswordReset>,
+    /// The per-email and per-IP limits on reset requests.
+    pub reset_limits: Arc<ResetLimits>,
+}
+
+/// Limits on password-reset requests (`password_reset.*`), counted in memory per instance.
+pub struct ResetLimits {
+    /// Per normalised email address: over it, no mail, and the same page as always.
+    pub per_email: KeyedLimit<String>,
+    /// Per client IP: over it, a 429 page.
+    pub per_ip: KeyedLimit<std::net::IpAddr>,
 }
 
 impl AppState {

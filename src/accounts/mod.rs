@@ -7,6 +7,7 @@
 
 pub mod password;
 pub mod policy;
+pub mod reset;
 pub mod throttle;
 
 use crate::clock::{Clock, UnixTime};

@@ -11,8 +11,8 @@ pub enum ConfigCommand {
     Check,
 }
 
-/// Prints `OK` and the resolved issuer, listen address and database (password redacted);
-/// never the KEK.
+/// Prints `OK` and the resolved issuer, listen address, database and mail transport
+/// (passwords redacted); never the KEK.
 pub fn write_config_check(out: &mut impl Write, config: &Config) -> std::io::Result<()> {
     writeln!(out, "OK")?;
     writeln!(out, "issuer:   {}", config.issuer)?;
@@ -28,6 +28,11 @@ pub fn write_config_check(out: &mut impl Write, config: &Config) -> std::io::Res
         format!("file {}", config.kek_file.display())
     };
     writeln!(out, "kek:      {kek}")?;
+    let mail = match &config.smtp_url {
+        Some(url) => redact_url_password(url.expose()),
+        None => format!("files under {}", config.mail_file_dir.display()),
+    };
+    writeln!(out, "mail:     {mail}")?;
     for name in &config.ignored_env {
         writeln!(
             out,
@@ -65,6 +70,7 @@ mod tests {
         assert!(text.starts_with("OK\n"), "{text}");
         assert!(text.contains("issuer:   http://127.0.0.1:8080"), "{text}");
         assert!(text.contains("listen:   127.0.0.1:8080"), "{text}");
+        assert!(text.contains("mail:     files under data/mail"), "{text}");
         assert!(
             text.contains("warning: SESAME_SERVICE_HOST is a Kubernetes service link"),
             "{text}"

@@ -11,12 +11,14 @@ mod client;
 mod config;
 mod healthcheck;
 mod keys;
+mod mail;
 mod serve;
 mod user;
 
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
 pub use keys::{KeysCommand, write_keys};
+pub use mail::{MailCommand, write_mail_status};
 pub use user::{UserCommand, password_from_stdin_text, write_users};
 
 use crate::config::Config;
@@ -56,6 +58,9 @@ pub enum Command {
     /// List, rotate, revoke and rewrap the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Watch the mail outbox.
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 /// Why a command failed; decides the exit code.
@@ -114,6 +119,10 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Keys(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             keys::keys_command(command, store, &config, out).await
+        }
+        Command::Mail(command) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            mail::mail_command(command, store.as_ref(), out).await
         }
     }
 }

@@ -10,8 +10,8 @@
 use crate::clock::UnixTime;
 use crate::model::{
     AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, KeyState, KeyUsage,
-    PlannedToken, RefreshFamily, RefreshRotation, Scope, Session, SigningKey, Throttle, User,
-    UserId,
+    OutboxCounts, OutboxItem, OutboxStatus, PlannedToken, RefreshFamily, RefreshRotation,
+    ResetToken, Scope, Session, SigningKey, Throttle, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -389,6 +389,95 @@ pub trait ThrottleStateStore {
     async fn throttle_state(&self, key: &str) -> StoreResult<Option<Throttle>>;
 }
 
+/// The durable delivery queue (DESIGN.md §2 `outbox/`), generic over what it delivers: the
+/// store keeps items and their leases; when to retry and when to give up is the caller's
+/// policy, passed in as times.
+#[async_trait]
+pub trait Outbox {
+    /// Inserts a queued item.
+    async fn enqueue(&self, item: &OutboxItem) -> StoreResult<()>;
+    /// Claims the queued item of `kind` that is due first (`next_attempt_at <= now`, no lease
+    /// or an expired one): leases it to `claim` until `lease_until`, counts one attempt, and
+    /// returns it as stored now. Of any number of concurrent claimers, exactly one gets an
+    /// item; a lease that has run out lets another claim it.
+    ///
+    /// Atomicity: SQLite does it in one `UPDATE … RETURNING`; MongoDB in one
+    /// `find_one_and_update` filtered on the same conditions.
+    async fn claim_due(
+        &self,
+        kind: &str,
+        now: UnixTime,
+        lease_until: UnixTime,
+        claim: &str,
+    ) -> StoreResult<Option<OutboxItem>>;
+    /// Ends the item held by `claim` as `Sent` or `Failed` at `now` (with `error` for a
+    /// failure), erases its payload and keeps it until `keep_until`. `false` if `claim` no
+    /// longer holds it (its lease ran out and another worker claimed it).
+    async fn finish(
+        &self,
+        id: &str,
+        claim: &str,
+        status: OutboxStatus,
+        error: Option<&str>,
+        now: UnixTime,
+        keep_until: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Puts the item held by `claim` back in the queue, due at `next_attempt_at`, noting the
+    /// error and releasing the lease. `false` if `claim` no longer holds it.
+    async fn reschedule(
+        &self,
+        id: &str,
+        claim: &str,
+        next_attempt_at: UnixTime,
+        error: &str,
+    ) -> StoreResult<bool>;
+    /// One item by id.
+    async fn outbox_item(&self, id: &str) -> StoreResult<Option<OutboxItem>>;
+    /// How many items of `kind` are queued, sent and failed.
+    async fn outbox_counts(&self, kind: &str) -> StoreResult<OutboxCounts>;
+    /// The newest `limit` items of `kind`, newest first.
+    async fn list_outbox(&self, kind: &str, limit: u32) -> StoreResult<Vec<OutboxItem>>;
+}
+
+/// Password-reset tokens (stored as SHA-256 hashes), and the two events of a reset.
+#[async_trait]
+pub trait ResetStore {
+    /// Records a new reset request as one operation: every older token of the user is voided,
+    /// `token` is stored, and `mail` (the message carrying the link) is enqueued.
+    ///
+    /// Atomicity: SQLite does the three writes in one transaction. MongoDB inserts the token
+    /// first (safe alone: an unused token that expires), then deletes the user's other tokens
+    /// and enqueues the mail, each an idempotent follow-up (an insert of the same item again is
+    /// not an error). If it fails between steps, the caller (the outbox worker handling the
+    /// request) retries with a new token, whose step 2 deletes the orphan.
+    async fn request_reset(&self, token: &ResetToken, mail: &OutboxItem) -> StoreResult<()>;
+    /// The token if it exists, `expires_at > now`, and the user's password has not changed
+    /// since it was issued (any password change voids older tokens).
+    async fn reset_token(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<ResetToken>>;
+    /// Completes a reset as one operation, if the token is still valid ([`ResetStore::reset_token`]):
+    /// takes the token (single use: of concurrent callers one wins), sets the user's password
+    /// hash with `password_changed_at = now` and `email_verified`, voids the user's other
+    /// tokens, forgets the login throttle `throttle_key`, ends every session of the user, and
+    /// enqueues `notice` (the "your password was changed" mail). Returns the user's id, or
+    /// `None` if the token was not valid (nothing changed).
+    ///
+    /// Atomicity: SQLite does it in one transaction. MongoDB takes the token with one
+    /// `find_one_and_delete` (the single-use step), then writes the user, then ends the
+    /// sessions, clears the throttle and enqueues the notice, each an idempotent follow-up.
+    async fn complete_reset(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixTime,
+        password_hash: &str,
+        throttle_key: &str,
+        notice: &OutboxItem,
+    ) -> StoreResult<Option<UserId>>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -404,11 +493,14 @@ pub trait Store:
     + ThrottleStateStore
     + RefreshTokenStore
     + GrantDenyList
+    + Outbox
+    + ResetStore
     + Send
     + Sync
 {
-    /// Deletes expired codes, requests, sessions, deny-list entries and throttles idle since
-    /// `throttle_idle_before`; returns how many rows went.
+    /// Deletes expired codes, requests, sessions, deny-list entries, reset tokens, finished
+    /// outbox items past their retention, and throttles idle since `throttle_idle_before`;
+    /// returns how many rows went.
     async fn purge_expired(
         &self,
         now: UnixTime,

@@ -52,7 +52,9 @@ use std::time::Duration;
 
 mod keys;
 use keys::KeyDoc;
+mod outbox;
 mod refresh;
+mod reset;
 mod throttle_state;
 
 /// The database used when the URL names none.
@@ -308,6 +310,8 @@ impl MongoStore {
                 .map_err(backend)?;
         }
         refresh::create_indexes(db).await?;
+        outbox::create_indexes(db).await?;
+        reset::create_indexes(db).await?;
         Ok(())
     }
 }
@@ -1273,6 +1277,7 @@ impl Store for MongoStore {
             .map_err(backend)?
             .deleted_count;
         purged += refresh::purge(&self.db, now).await?;
+        purged += outbox::purge(self, now).await? + reset::purge(self, now).await?;
         Ok(purged)
     }
 

@@ -28,7 +28,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod keys;
+mod outbox;
 mod refresh;
+mod reset;
 mod throttle_state;
 
 /// How long a statement waits for another connection's write lock before failing.
@@ -846,6 +848,7 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        purged += outbox::purge(self, now).await? + reset::purge(self, now).await?;
         Ok(purged + done.rows_affected())
     }
 

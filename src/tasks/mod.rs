@@ -11,8 +11,10 @@
 //!
 //! Adding a job is one line in [`standard`]: `.with(MyJob::new(…))`.
 
+mod delivery;
 mod jobs;
 
+pub use delivery::Delivery;
 pub use jobs::{KeyReload, KeyRotation, KeyUsageFlush, Purge};
 
 use crate::clock::{Clock, UnixTime};

@@ -7,6 +7,7 @@ use actix_web::web;
 pub mod consent;
 pub mod csrf;
 pub mod login;
+pub mod password;
 
 use crate::error::{PageError, page};
 use crate::http::headers;
@@ -30,6 +31,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/consent")
             .route(web::get().to(consent::show))
             .route(web::post().to(consent::submit))
+            .default_service(method_not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/password/forgot")
+            .route(web::get().to(password::forgot))
+            .route(web::post().to(password::forgot_submit))
+            .default_service(method_not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/password/reset")
+            .route(web::get().to(password::reset))
+            .route(web::post().to(password::reset_submit))
             .default_service(method_not_allowed("GET, POST")),
     )
     .route("/assets/sesame.css", web::get().to(stylesheet));

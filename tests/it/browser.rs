@@ -235,3 +235,146 @@ async fn browser_login(first_party: bool) {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["id_token"].is_string());
 }
+
+/// Forgot password → mail → reset → sign in, in Chromium: the link on the login page, the
+/// forgot form, the mail read from a real SMTP server on loopback, the reset form (entered
+/// twice), the page that offers to continue, and the login with the new password, which ends
+/// at the relying party's callback with a code that redeems.
+#[tokio::test]
+async fn headless_chromium_resets_a_forgotten_password_and_signs_in() {
+    use crate::password_reset::{NEW_PASSWORD, Smtp, free_port, link_in};
+    let _turn = ONE_BROWSER.lock().await;
+    let driver = Chromedriver::start().await;
+    let smtp_port = free_port();
+    let smtp = Smtp::start(smtp_port, "accept");
+    let server = TestServer::start_with(|c| {
+        c.smtp_url = Some(sesame::secret::Secret::new(format!(
+            "smtp://127.0.0.1:{smtp_port}"
+        )));
+    })
+    .await;
+    let (redirect_uri, callbacks) = callback_server();
+    let client = server
+        .register(ClientSpec {
+            redirect_uris: vec![redirect_uri.clone()],
+            ..ClientSpec::confidential()
+        })
+        .await;
+    server.user("forgetful@example.com").await;
+    let request = server.auth_request(&client, &[]);
+
+    let (_profile, browser) = session(&driver).await;
+    let mut pages = Vec::new();
+    let mut link = None;
+    let mut reset_url = String::new();
+    // No assertion inside: whatever happens, the browser is closed below before anything fails.
+    let outcome = async {
+        browser.goto(&request.url).await?;
+        browser
+            .wait()
+            .for_element(Locator::Css("input[name=email]"))
+            .await?;
+        pages.push(browser.current_url().await?.path().to_string());
+        browser
+            .find(Locator::LinkText("Forgot password?"))
+            .await?
+            .click()
+            .await?;
+        let email = browser
+            .wait()
+            .for_element(Locator::Css(
+                "form[action='/password/forgot'] input[name=email]",
+            ))
+            .await?;
+        pages.push(browser.current_url().await?.path().to_string());
+        email.send_keys("forgetful@example.com").await?;
+        browser
+            .find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::XPath("//h1[contains(., 'Check your email')]"))
+            .await?;
+        server.tasks.run_due_now().await;
+        let Some(mail) = smtp.mails().into_iter().next() else {
+            return Ok(());
+        };
+        let reset = link_in(&mail);
+        link = Some(reset.clone());
+        browser.goto(&reset).await?;
+        let password = browser
+            .wait()
+            .for_element(Locator::Css("input[name=password]"))
+            .await?;
+        let shown = browser.current_url().await?;
+        reset_url = shown.to_string();
+        pages.push(shown.path().to_string());
+        password.send_keys(NEW_PASSWORD).await?;
+        browser
+            .find(Locator::Css("input[name=password_confirm]"))
+            .await?
+            .send_keys(NEW_PASSWORD)
+            .await?;
+        browser
+            .find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::LinkText("Sign in and continue"))
+            .await?
+            .click()
+            .await?;
+        let email = browser
+            .wait()
+            .for_element(Locator::Css("form[action='/login'] input[name=email]"))
+            .await?;
+        pages.push(browser.current_url().await?.path().to_string());
+        email.send_keys("forgetful@example.com").await?;
+        browser
+            .find(Locator::Css("input[name=password]"))
+            .await?
+            .send_keys(NEW_PASSWORD)
+            .await?;
+        browser
+            .find(Locator::Css("form button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let received =
+        tokio::task::spawn_blocking(move || callbacks.recv_timeout(Duration::from_secs(20)))
+            .await
+            .expect("join");
+    let url = browser
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let source = browser.source().await.unwrap_or_default();
+    let _ = browser.close().await;
+    outcome.unwrap_or_else(|e| panic!("browser flow failed: {e}\nat {url}\npage:\n{source}"));
+    assert!(link.is_some(), "the reset mail arrived");
+    assert_eq!(
+        pages,
+        ["/login", "/password/forgot", "/password/reset", "/login"],
+        "the pages the browser went through"
+    );
+    assert!(
+        !reset_url.contains("token"),
+        "the reset form's URL carries no token: {reset_url}"
+    );
+    let target = received.unwrap_or_else(|_| {
+        panic!("the callback never received the browser; it stopped at {url}\npage:\n{source}")
+    });
+    let q = query_map(&format!("http://127.0.0.1{target}"));
+    assert_eq!(q.get("state"), Some(&request.state));
+    let code = q.get("code").expect("code at the callback");
+    let resp = server.redeem(&client, code, Some(&request.verifier)).await;
+    assert_eq!(resp.status(), 200, "the browser's code redeems");
+}

@@ -91,6 +91,8 @@ impl TestServer {
             ..FileConfig::default()
         };
         file.login.per_ip_per_minute = 10_000;
+        // Without SMTP, mail goes to files: under the test's directory, not the repository's.
+        file.mail.file_dir = dir.path().join("mail").display().to_string();
         file.http.workers = 1;
         customize(&mut file);
         let config = file.resolve().expect("test configuration resolves");

@@ -37,3 +37,5 @@ mod outage;
 
 // Login throttling that fits real traffic (issue 9, item 5).
 mod throttling;
+// Password reset by email and the mail outbox (issue 9).
+mod password_reset;

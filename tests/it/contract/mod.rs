@@ -92,16 +92,22 @@ contract_tests![
 
 // Refresh-token families and the deny-list by grant (issue 8): their own list of tests.
 mod refresh;
+// The outbox and password reset (issue 9).
+mod outbox;
+mod reset;
 
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
     let mut failed = Vec::new();
-    for (name, test) in TESTS
+    let all = TESTS
         .iter()
         .chain(keys::TESTS)
         .chain(throttle_state::TESTS)
         .chain(refresh::TESTS)
-    {
+        .chain(outbox::TESTS)
+        .chain(reset::TESTS);
+    let count = all.clone().count();
+    for (name, test) in all {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
             let reason = match error.try_into_panic() {
@@ -119,7 +125,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         failed.is_empty(),
         "{} of {} store contract tests failed:\n  {}",
         failed.len(),
-        TESTS.len() + keys::TESTS.len() + throttle_state::TESTS.len() + refresh::TESTS.len(),
+        count,
         failed.join("\n  ")
     );
 }
