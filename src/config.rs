@@ -335,7 +335,7 @@ impl Default for AuthorizeFile {
     fn default() -> Self {
         Self {
             max_request_bytes: 8 * 1024,
-            pending_per_ip_per_minute: 60,
+            pending_per_ip_per_minute: 600,
         }
     }
 }
