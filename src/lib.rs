@@ -164,6 +164,8 @@ fn mail_services(
 /// the state's store, keys and clock. Whoever starts the server starts these beside it, and
 /// stops them when it stops (`serve`, the integration-test server).
 pub fn start_tasks(state: &AppState) -> tasks::TaskRunner {
+    // The jobs record metrics too: the recorder must exist before their first pass.
+    monitoring::handle();
     tasks::standard(state.store.clone(), state.keys.clone())
         .with(tasks::Delivery::new(state.deliveries.clone()))
         .start(state.clock.clone())

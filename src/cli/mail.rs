@@ -95,6 +95,7 @@ mod tests {
                 queued: 1,
                 sent: 0,
                 failed: 1,
+                oldest_queued_at: Some(100),
             },
             &[failed, queued],
         )

@@ -132,6 +132,9 @@ pub struct OutboxCounts {
     pub queued: u64,
     pub sent: u64,
     pub failed: u64,
+    /// When the oldest item still queued was enqueued (`None` when nothing is queued): a queue
+    /// whose oldest item keeps ageing is not being delivered.
+    pub oldest_queued_at: Option<UnixTime>,
 }
 
 /// A password-reset token as stored: only its SHA-256 hash, bound to one user.

@@ -33,6 +33,18 @@ pub enum DeliveryError {
     Permanent(String),
 }
 
+/// Delivery attempts by kind and outcome (`sent`, `retried`, `failed`).
+pub const DELIVERIES_METRIC: &str = "sesame_outbox_deliveries_total";
+/// Items waiting in the queue, by kind.
+pub const QUEUED_METRIC: &str = "sesame_outbox_queued";
+/// Age of the oldest queued item in seconds, by kind (0 when the queue is empty).
+pub const OLDEST_METRIC: &str = "sesame_outbox_oldest_queued_age_seconds";
+
+fn outcome_metric(kind: &str, outcome: &'static str) {
+    metrics::counter!(DELIVERIES_METRIC, "kind" => kind.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// Delivers the outbox items of one kind.
 #[async_trait]
 pub trait Deliverer: Send + Sync {
@@ -289,8 +301,21 @@ impl Deliveries {
                     break;
                 }
             }
+            self.publish_queue_metrics(deliverer.kind(), now).await?;
         }
         Ok(report)
+    }
+
+    /// Sets the queue gauges of `kind`: how many items wait, and how long the oldest has.
+    async fn publish_queue_metrics(&self, kind: &str, now: UnixTime) -> Result<(), StoreError> {
+        let counts = self.store.outbox_counts(kind).await?;
+        let kind = kind.to_owned();
+        metrics::gauge!(QUEUED_METRIC, "kind" => kind.clone()).set(counts.queued as f64);
+        let oldest_age = counts
+            .oldest_queued_at
+            .map_or(0, |at| now.saturating_sub(at).max(0));
+        metrics::gauge!(OLDEST_METRIC, "kind" => kind).set(oldest_age as f64);
+        Ok(())
     }
 
     /// Records the outcome of one attempt.
@@ -306,6 +331,7 @@ impl Deliveries {
         let held = match self.policy.after_attempt(item, result, now, jitter()) {
             Next::Sent => {
                 report.sent += 1;
+                outcome_metric(&item.kind, "sent");
                 tracing::info!(id = %item.id, kind = %item.kind, summary = %item.summary, attempts = item.attempts, "outbox item delivered");
                 self.store
                     .finish(&item.id, claim, OutboxStatus::Sent, None, now, keep_until)
@@ -313,6 +339,7 @@ impl Deliveries {
             }
             Next::RetryAt(at) => {
                 report.retried += 1;
+                outcome_metric(&item.kind, "retried");
                 let why = result
                     .as_ref()
                     .err()
@@ -323,6 +350,7 @@ impl Deliveries {
             }
             Next::Failed(why) => {
                 report.failed += 1;
+                outcome_metric(&item.kind, "failed");
                 tracing::error!(id = %item.id, kind = %item.kind, summary = %item.summary, attempts = item.attempts, error = %why, "outbox delivery failed for good");
                 self.store
                     .finish(

@@ -252,6 +252,12 @@ impl Outbox for MongoStore {
                 .await
                 .map_err(backend)?;
         }
+        counts.oldest_queued_at = coll
+            .find_one(doc! { "kind": kind, "status": "queued" })
+            .sort(doc! { "created_at": 1 })
+            .await
+            .map_err(backend)?
+            .map(|d| d.created_at);
         Ok(counts)
     }
 

@@ -188,6 +188,13 @@ impl Outbox for SqliteStore {
                 OutboxStatus::Failed => counts.failed = n,
             }
         }
+        counts.oldest_queued_at = sqlx::query_scalar(
+            "SELECT min(created_at) FROM outbox WHERE kind = ? AND status = 'queued'",
+        )
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(counts)
     }
 

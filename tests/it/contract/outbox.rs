@@ -306,6 +306,13 @@ async fn finished_items_keep_no_payload_and_are_counted_and_listed(store: Arc<dy
     assert_eq!(b.last_error.as_deref(), Some("550 no such user"));
     let counts = store.outbox_counts(&kind).await.unwrap();
     assert_eq!((counts.queued, counts.sent, counts.failed), (1, 1, 1));
+    assert_eq!(
+        counts.oldest_queued_at,
+        Some(queued.created_at),
+        "the oldest queued item, not the older finished ones"
+    );
+    let empty = store.outbox_counts(&fresh_kind()).await.unwrap();
+    assert_eq!(empty.oldest_queued_at, None);
     let listed: Vec<_> = store
         .list_outbox(&kind, 10)
         .await
@@ -404,6 +411,8 @@ fn flaky(kind: &str, failure: DeliveryError, fail_times: usize) -> Arc<Flaky> {
 }
 
 async fn a_transient_failure_is_retried_with_backoff_until_delivered(store: Arc<dyn Store>) {
+    // Metrics recorded before the recorder is installed are dropped: install it first.
+    sesame::monitoring::handle();
     let kind = fresh_kind();
     let it = item(&kind, NOW);
     store.enqueue(&it).await.unwrap();
@@ -438,6 +447,12 @@ async fn a_transient_failure_is_retried_with_backoff_until_delivered(store: Arc<
     // Second backoff: 60 s with equal jitter, so 30..=60 s.
     let wait2 = stored.next_attempt_at - first_retry;
     assert!((30..=60).contains(&wait2), "second retry after {wait2} s");
+    // The queue gauges as of that pass: one item waiting since it was enqueued.
+    assert_eq!(metric(&kind, "sesame_outbox_queued", ""), Some(1.0));
+    assert_eq!(
+        metric(&kind, "sesame_outbox_oldest_queued_age_seconds", ""),
+        Some((first_retry - it.created_at) as f64)
+    );
     let third = outbox.run_due(stored.next_attempt_at).await.unwrap();
     assert_eq!(third.sent, 1);
     let stored = store.outbox_item(&it.id).await.unwrap().expect("stored");
@@ -447,6 +462,34 @@ async fn a_transient_failure_is_retried_with_backoff_until_delivered(store: Arc<
         3,
         "delivered exactly once after two failures"
     );
+    // The metrics tell the same story (the kind is this test's own, so the series are too).
+    let outcome = |o: &str| format!("outcome=\"{o}\"");
+    assert_eq!(
+        metric(&kind, "sesame_outbox_deliveries_total", &outcome("retried")),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&kind, "sesame_outbox_deliveries_total", &outcome("sent")),
+        Some(1.0)
+    );
+    assert_eq!(metric(&kind, "sesame_outbox_queued", ""), Some(0.0));
+    assert_eq!(
+        metric(&kind, "sesame_outbox_oldest_queued_age_seconds", ""),
+        Some(0.0)
+    );
+}
+
+/// The value of the Prometheus series `name` whose labels include `kind="KIND"` and `extra`
+/// (a `key="value"` text, or empty), from the process's recorder.
+fn metric(kind: &str, name: &str, extra: &str) -> Option<f64> {
+    let text = sesame::monitoring::handle().render();
+    let kind_label = format!("kind=\"{kind}\"");
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('{').map(|(n, rest)| (n, rest)))
+        .filter(|(n, rest)| *n == name && rest.contains(&kind_label) && rest.contains(extra))
+        .filter_map(|(_, rest)| rest.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()))
+        .next()
 }
 
 async fn a_transient_failure_after_the_deadline_fails_the_item(store: Arc<dyn Store>) {
