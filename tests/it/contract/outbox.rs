@@ -486,7 +486,7 @@ fn metric(kind: &str, name: &str, extra: &str) -> Option<f64> {
     let kind_label = format!("kind=\"{kind}\"");
     text.lines()
         .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.split_once('{').map(|(n, rest)| (n, rest)))
+        .filter_map(|line| line.split_once('{'))
         .filter(|(n, rest)| *n == name && rest.contains(&kind_label) && rest.contains(extra))
         .filter_map(|(_, rest)| rest.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()))
         .next()
