@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+mod api;
+pub use api::{AccessTokenFormat, Api, ApiScope, ClientApi};
+
 /// The opaque, never-reassigned identifier of a user; it is the `sub` claim.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

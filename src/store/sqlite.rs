@@ -27,6 +27,7 @@ use sqlx::{Row, Sqlite};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod apis;
 mod keys;
 mod refresh;
 mod throttle_state;
@@ -188,6 +189,7 @@ fn conflict_of(message: &str) -> Conflict {
         "sessions.id_hash" => Conflict::SessionId,
         "authorization_codes.code_hash" => Conflict::CodeHash,
         "authorization_requests.id" => Conflict::RequestId,
+        "apis.identifier" => Conflict::ApiIdentifier,
         _ => Conflict::Other,
     }
 }

@@ -92,6 +92,8 @@ contract_tests![
 
 // Refresh-token families and the deny-list by grant (issue 8): their own list of tests.
 mod refresh;
+// APIs (resource servers) and clients' permissions for them (issue 12).
+mod apis;
 
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -101,6 +103,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .chain(keys::TESTS)
         .chain(throttle_state::TESTS)
         .chain(refresh::TESTS)
+        .chain(apis::TESTS)
     {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
