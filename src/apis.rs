@@ -3,7 +3,9 @@
 //! [`ApiRegistration`] and gets a validated [`Api`] record or the rule it broke, as
 //! [`crate::clients`] does for clients.
 
+use crate::error::{OAuthError, OAuthErrorCode, internal};
 use crate::model::{AccessTokenFormat, Api, ApiScope, Client, ClientApi, Scope};
+use crate::store::Store;
 use url::Url;
 
 /// The longest access-token lifetime an API may set: one day, as for the server default.
@@ -173,6 +175,102 @@ pub fn build_client_api(
         api: api.identifier.clone(),
         scopes,
     })
+}
+
+/// The API a token is for and the scopes granted for it (RFC 8707 §2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub api: Api,
+    /// The API scopes granted: what was asked for, or every scope the client may have.
+    pub scope: Scope,
+}
+
+impl Target {
+    /// The access-token lifetime: the API's own, or `default_ttl`.
+    pub fn access_token_ttl(&self, default_ttl: i64) -> i64 {
+        self.api.access_token_ttl.unwrap_or(default_ttl)
+    }
+}
+
+fn invalid_target(why: impl Into<String>) -> OAuthError {
+    OAuthError::new(OAuthErrorCode::InvalidTarget, why)
+}
+
+/// Picks the API a token request is for and the scopes it grants there.
+///
+/// `resources` are the request's `resource` values (RFC 8707 §2): each an absolute URI without
+/// fragment naming a registered API the client is allowed, else `invalid_target`. A token has
+/// one audience, so all of them must name the same API (§2: the server may refuse resources it
+/// cannot put in one token). With no `resource`, a client allowed exactly one API targets it
+/// when the requested scope asks for that API's scopes (its single default API); otherwise
+/// there is no API target (`None`) and the request keeps today's shape.
+///
+/// With a target, the requested scope must consist of API scopes the client is allowed for
+/// it (`invalid_scope` otherwise); none requested grants every one of them.
+pub async fn resolve_target(
+    store: &dyn Store,
+    client: &Client,
+    resources: &[String],
+    requested: Option<&Scope>,
+) -> Result<Option<Target>, OAuthError> {
+    let mut distinct: Vec<&str> = Vec::new();
+    for resource in resources {
+        validate_identifier(resource)
+            .map_err(|why| invalid_target(format!("resource '{resource}': {why}")))?;
+        if !distinct.contains(&resource.as_str()) {
+            distinct.push(resource);
+        }
+    }
+    if distinct.len() > 1 {
+        return Err(invalid_target(
+            "an access token is for one resource: ask for one token per API",
+        ));
+    }
+    let permissions = store
+        .client_apis(&client.client_id)
+        .await
+        .map_err(internal)?;
+    let (identifier, permission) = match distinct.first() {
+        Some(resource) => {
+            let permission = permissions.iter().find(|p| p.api == *resource);
+            (resource.to_string(), permission)
+        }
+        None => {
+            let [only] = permissions.as_slice() else {
+                return Ok(None);
+            };
+            let asks_for_it = requested.is_some_and(|r| r.iter().any(|s| only.scopes.contains(s)));
+            if !asks_for_it {
+                return Ok(None);
+            }
+            (only.api.clone(), Some(only))
+        }
+    };
+    let Some(api) = store.api(&identifier).await.map_err(internal)? else {
+        return Err(invalid_target(format!(
+            "resource '{identifier}' is not a registered API"
+        )));
+    };
+    let Some(permission) = permission else {
+        return Err(invalid_target(format!(
+            "this client may not ask for tokens for '{identifier}'"
+        )));
+    };
+    // A permission may name a scope the API has since stopped defining: grant only both.
+    let allowed = permission.scopes.filter(|s| api.scope(s).is_some());
+    let scope = match requested {
+        None => allowed,
+        Some(requested) => {
+            if let Some(refused) = requested.iter().find(|s| !allowed.contains(s)) {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidScope,
+                    format!("scope '{refused}' is not allowed for this client at '{identifier}'"),
+                ));
+            }
+            requested.clone()
+        }
+    };
+    Ok(Some(Target { api, scope }))
 }
 
 #[cfg(test)]

@@ -37,3 +37,6 @@ mod outage;
 
 // Login throttling that fits real traffic (issue 9, item 5).
 mod throttling;
+
+// APIs as resource servers, RFC 8707 resource indicators (issue 12).
+mod apis;
