@@ -5,6 +5,7 @@
 use crate::harness::{
     ClientSpec, TestClient, TestServer, assert_bearer_error, assert_oauth_error, new_kek, rp_http,
 };
+use crate::revocation::post_as;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -467,4 +468,33 @@ async fn the_cli_registers_an_api_and_a_client_that_gets_tokens_for_it() {
     assert_oauth_error(resp, 400, "invalid_target").await;
     let shown = ok(&url, &kek, &["client", "show", &client_id]);
     assert!(!shown.contains(ORDERS), "{shown}");
+}
+
+#[tokio::test]
+async fn an_api_token_is_introspected_with_its_audience_and_can_be_revoked() {
+    let server = server_with_apis().await;
+    let client = machine_client(&server, &[(ORDERS, "orders:read")]).await;
+    let body =
+        token_json(client_credentials(&server, &client, &[("resource", ORDERS)]).await).await;
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let introspect = |token: String| {
+        let (server, client) = (&server, &client);
+        async move {
+            let resp = post_as(server, client, "/introspect", vec![("token", token)]).await;
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let described = introspect(token.clone()).await;
+    assert_eq!(described["active"], true, "{described}");
+    assert_eq!(described["aud"], ORDERS, "RFC 7662 §2.2 aud");
+    assert_eq!(described["scope"], "orders:read");
+    assert_eq!(described["client_id"], client.client_id.as_str());
+
+    let resp = post_as(&server, &client, "/revoke", vec![("token", token.clone())]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        introspect(token).await,
+        serde_json::json!({ "active": false })
+    );
 }
