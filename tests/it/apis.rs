@@ -3,11 +3,10 @@
 //! offline against the JWKS.
 
 use crate::harness::{
-    ClientSpec, TestClient, TestServer, assert_bearer_error, assert_oauth_error, new_kek, rp_http,
+    ClientSpec, TestClient, TestServer, assert_bearer_error, assert_oauth_error, header,
+    jwt_claims, new_kek, rp_http,
 };
 use crate::revocation::post_as;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use sesame::model::{
     AccessTokenFormat, Api, ApiScope, ClientApi, GrantType, Scope, TokenEndpointAuthMethod,
@@ -17,46 +16,27 @@ use std::process::{Command, Output, Stdio};
 const ORDERS: &str = "https://api.example.com/orders";
 const BILLING: &str = "https://api.example.com/billing";
 
-/// What an API does with a bearer token, offline: the key by `kid` from the JWKS, RS256,
-/// `typ: at+jwt`, `iss`, `aud` = its own identifier, `exp`. Returns the claims or why not.
-struct ApiValidator {
-    jwks: JwkSet,
-    issuer: String,
-    audience: String,
-}
+// The validator and middleware an API team would start from (README, "APIs").
+#[allow(dead_code)]
+#[path = "../../examples/protect_api.rs"]
+mod protect_api;
+
+/// The example's validator for one API, returning the token's full claims when it accepts it
+/// (so the tests can look at every claim).
+struct ApiValidator(protect_api::Validator);
 
 impl ApiValidator {
     async fn new(server: &TestServer, audience: &str) -> ApiValidator {
-        let jwks: JwkSet = rp_http()
-            .get(server.url("/jwks"))
-            .send()
-            .await
-            .expect("GET /jwks")
-            .json()
-            .await
-            .expect("JWKS JSON");
-        ApiValidator {
-            jwks,
-            issuer: server.issuer.clone(),
-            audience: audience.into(),
-        }
+        ApiValidator(
+            protect_api::Validator::discover(&server.issuer, audience)
+                .await
+                .expect("discovery"),
+        )
     }
 
-    fn validate(&self, token: &str) -> Result<Value, String> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-        if header.typ.as_deref() != Some("at+jwt") {
-            return Err(format!("typ {:?}", header.typ));
-        }
-        let kid = header.kid.ok_or("no kid")?;
-        let jwk = self.jwks.find(&kid).ok_or("unknown kid")?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Value>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| e.to_string())
+    async fn validate(&self, token: &str) -> Result<Value, String> {
+        self.0.validate(token).await.map_err(|e| e.to_string())?;
+        Ok(jwt_claims(token))
     }
 }
 
@@ -151,7 +131,10 @@ async fn client_credentials_with_resource_gets_a_token_only_that_api_accepts() {
     let token = body["access_token"].as_str().unwrap();
 
     let orders = ApiValidator::new(&server, ORDERS).await;
-    let claims = orders.validate(token).expect("the Orders API accepts it");
+    let claims = orders
+        .validate(token)
+        .await
+        .expect("the Orders API accepts it");
     assert_eq!(
         claims["aud"], ORDERS,
         "aud is the API's identifier and only that"
@@ -170,12 +153,14 @@ async fn client_credentials_with_resource_gets_a_token_only_that_api_accepts() {
     let billing = ApiValidator::new(&server, BILLING).await;
     let refused = billing
         .validate(token)
+        .await
         .expect_err("Billing refuses an Orders token");
     assert!(refused.contains("Audience"), "{refused}");
     assert!(
         ApiValidator::new(&server, &server.issuer)
             .await
             .validate(token)
+            .await
             .is_err()
     );
 
@@ -192,6 +177,7 @@ async fn client_credentials_with_resource_gets_a_token_only_that_api_accepts() {
     assert_eq!(narrow["scope"], "orders:read");
     let claims = orders
         .validate(narrow["access_token"].as_str().unwrap())
+        .await
         .unwrap();
     assert_eq!(claims["scope"], "orders:read");
 
@@ -211,6 +197,7 @@ async fn client_credentials_with_resource_gets_a_token_only_that_api_accepts() {
     );
     let claims = billing
         .validate(body["access_token"].as_str().unwrap())
+        .await
         .unwrap();
     assert_eq!(claims["aud"], BILLING);
     assert_eq!(claims["scope"], "orders:read");
@@ -266,6 +253,7 @@ async fn tokens_without_resource_keep_their_shape_and_get_no_api_scopes() {
     let claims = ApiValidator::new(&server, &server.issuer)
         .await
         .validate(body["access_token"].as_str().unwrap())
+        .await
         .expect("aud is the issuer, as before");
     assert_eq!(claims["scope"], "reports");
     // With two APIs allowed, an API scope without a resource names no target.
@@ -284,6 +272,7 @@ async fn a_client_with_one_api_targets_it_by_asking_for_its_scopes() {
     let claims = ApiValidator::new(&server, ORDERS)
         .await
         .validate(body["access_token"].as_str().unwrap())
+        .await
         .expect("for the client's single default API");
     assert_eq!(claims["aud"], ORDERS);
     // Asking for none of its scopes keeps today's token.
@@ -292,6 +281,7 @@ async fn a_client_with_one_api_targets_it_by_asking_for_its_scopes() {
     let claims = ApiValidator::new(&server, &server.issuer)
         .await
         .validate(body["access_token"].as_str().unwrap())
+        .await
         .unwrap();
     assert_eq!(claims["scope"], "reports");
 }
@@ -459,6 +449,7 @@ async fn the_cli_registers_an_api_and_a_client_that_gets_tokens_for_it() {
     let claims = ApiValidator::new(&server, ORDERS)
         .await
         .validate(body["access_token"].as_str().unwrap())
+        .await
         .unwrap();
     assert_eq!(claims["scope"], "orders:read");
 
@@ -497,4 +488,62 @@ async fn an_api_token_is_introspected_with_its_audience_and_can_be_revoked() {
         introspect(token).await,
         serde_json::json!({ "active": false })
     );
+}
+
+#[tokio::test]
+async fn the_example_api_lets_through_only_tokens_for_it_with_the_scope_it_needs() {
+    let server = server_with_apis().await;
+    let client = machine_client(
+        &server,
+        &[
+            (ORDERS, "orders:read orders:write"),
+            (BILLING, "orders:read"),
+        ],
+    )
+    .await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api_url = format!("http://{}/orders", listener.local_addr().unwrap());
+    let validator = protect_api::Validator::discover(&server.issuer, ORDERS)
+        .await
+        .unwrap();
+    let api = protect_api::server(validator, listener).unwrap();
+    let handle = api.handle();
+    tokio::spawn(api);
+
+    let token_for = |extra: Vec<(&'static str, &'static str)>| {
+        let (server, client) = (&server, &client);
+        async move {
+            let body = token_json(client_credentials(server, client, &extra).await).await;
+            body["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let call = |token: Option<String>| {
+        let url = api_url.clone();
+        async move {
+            let mut req = rp_http().get(url);
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), header(&resp, "www-authenticate"))
+        }
+    };
+
+    let good = token_for(vec![("resource", ORDERS)]).await;
+    assert_eq!(call(Some(good)).await.0, 200);
+    assert_eq!(call(None).await, (401, "Bearer".to_string()));
+    let for_billing = token_for(vec![("resource", BILLING)]).await;
+    let (status, www) = call(Some(for_billing)).await;
+    assert_bearer_error(status, &www, "invalid_token", "a Billing token at Orders");
+    let for_issuer = token_for(vec![]).await;
+    assert_eq!(
+        call(Some(for_issuer)).await.0,
+        401,
+        "a token for the issuer"
+    );
+    let write_only = token_for(vec![("resource", ORDERS), ("scope", "orders:write")]).await;
+    let (status, www) = call(Some(write_only)).await;
+    assert_eq!(status, 403);
+    assert!(www.contains("insufficient_scope"), "{www}");
+    drop(handle.stop(false));
 }
