@@ -226,6 +226,11 @@ pub async fn resolve_target(
             "an access token is for one resource: ask for one token per API",
         ));
     }
+    if distinct.is_empty() && requested.is_none() {
+        // No resource and no scope: nothing names an API, so no store read (DESIGN §4b: the
+        // client_credentials path stays free of needless I/O).
+        return Ok(None);
+    }
     let permissions = store
         .client_apis(&client.client_id)
         .await
