@@ -43,6 +43,14 @@ pub async fn handle(
     let grant_type = params
         .get("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    // RFC 8707 is implemented for client_credentials only so far: a `resource` elsewhere is
+    // refused rather than ignored, so no client mistakes an issuer token for an API's.
+    if grant_type != "client_credentials" && !params.all("resource")?.is_empty() {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            "resource is supported with the client_credentials grant only",
+        ));
+    }
     let response = match grant_type {
         "authorization_code" => authorization_code::redeem(&state, &client, &params).await?,
         "client_credentials" => client_credentials::issue(&state, &client, &params).await?,

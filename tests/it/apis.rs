@@ -547,3 +547,23 @@ async fn the_example_api_lets_through_only_tokens_for_it_with_the_scope_it_needs
     assert!(www.contains("insufficient_scope"), "{www}");
     drop(handle.stop(false));
 }
+
+#[tokio::test]
+async fn resource_with_a_grant_that_does_not_support_it_yet_is_refused() {
+    let server = server_with_apis().await;
+    let client = server.confidential_client().await;
+    for grant_type in ["authorization_code", "refresh_token"] {
+        let resp = server
+            .token_request(
+                &client,
+                vec![
+                    ("grant_type", grant_type.into()),
+                    ("code", "whatever".into()),
+                    ("refresh_token", "whatever".into()),
+                    ("resource", ORDERS.into()),
+                ],
+            )
+            .await;
+        assert_oauth_error(resp, 400, "invalid_target").await;
+    }
+}
