@@ -21,6 +21,8 @@ pub enum OAuthErrorCode {
     UnsupportedGrantType,
     UnsupportedResponseType,
     InvalidScope,
+    /// RFC 8707 §2: the `resource` is unknown, malformed or not for this client.
+    InvalidTarget,
     AccessDenied,
     ServerError,
     LoginRequired,
@@ -45,6 +47,7 @@ impl OAuthErrorCode {
             UnsupportedGrantType => "unsupported_grant_type",
             UnsupportedResponseType => "unsupported_response_type",
             InvalidScope => "invalid_scope",
+            InvalidTarget => "invalid_target",
             AccessDenied => "access_denied",
             ServerError => "server_error",
             LoginRequired => "login_required",

@@ -5,6 +5,7 @@
 //! → `store` (persistence) → `model` (plain records).
 
 pub mod accounts;
+pub mod apis;
 pub mod authorization;
 pub mod cli;
 pub mod clients;

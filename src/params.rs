@@ -60,6 +60,16 @@ impl Params {
         }
     }
 
+    /// Every value of a parameter that may be repeated (RFC 8707 §2 `resource`), in the order
+    /// sent; each must fit [`MAX_VALUE_LEN`].
+    pub fn all(&self, name: &str) -> Result<&[String], ParamError> {
+        let values = self.values.get(name).map(Vec::as_slice).unwrap_or_default();
+        if values.iter().any(|v| v.len() > MAX_VALUE_LEN) {
+            return Err(ParamError::TooLong(name.to_string()));
+        }
+        Ok(values)
+    }
+
     /// Whether `name` was sent at all.
     pub fn contains(&self, name: &str) -> bool {
         self.values.contains_key(name)

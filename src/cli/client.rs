@@ -28,6 +28,8 @@ pub enum ClientCommand {
     },
     /// Delete a client.
     Delete { client_id: String },
+    /// Let the client ask tokens for an API, with these of its scopes (repeat per API).
+    AllowApi(super::api::AllowApi),
 }
 
 /// `sesame client create`
@@ -129,7 +131,10 @@ pub(super) async fn client_command(
             write_clients(out, &clients, json).map_err(runtime)
         }
         ClientCommand::Show { client_id, json } => match store.client(&client_id).await {
-            Ok(Some(client)) => write_client(out, &client, json).map_err(runtime),
+            Ok(Some(client)) => {
+                let apis = store.client_apis(&client_id).await.map_err(runtime)?;
+                super::api::write_client_with_apis(out, &client, &apis, json).map_err(runtime)
+            }
             Ok(None) => Err(CliError::Runtime(format!("no client '{client_id}'"))),
             Err(e) => Err(runtime(e)),
         },
@@ -140,6 +145,7 @@ pub(super) async fn client_command(
                 Err(CliError::Runtime(format!("no client '{client_id}'")))
             }
         }
+        ClientCommand::AllowApi(args) => super::api::allow_api(args, store, out).await,
     }
 }
 
@@ -167,7 +173,7 @@ pub fn write_client_created(
     }
 }
 
-fn client_json(client: &Client) -> serde_json::Value {
+pub(super) fn client_json(client: &Client) -> serde_json::Value {
     serde_json::json!({
         "client_id": client.client_id,
         "name": client.name,

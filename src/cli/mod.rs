@@ -7,6 +7,7 @@
 //! once, to stdout, and never logged. The commands parse arguments, call the library and print:
 //! the rules live in the library (e.g. [`crate::clients`] for client registration).
 
+mod api;
 mod client;
 mod config;
 mod healthcheck;
@@ -15,6 +16,7 @@ mod mail;
 mod serve;
 mod user;
 
+pub use api::{ApiCommand, write_api, write_apis};
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
 pub use keys::{KeysCommand, write_keys};
@@ -43,6 +45,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve,
+    /// Register, list, show and delete APIs (resource servers).
+    #[command(subcommand)]
+    Api(ApiCommand),
     /// Register, list, show and delete relying parties.
     #[command(subcommand)]
     Client(ClientCommand),
@@ -111,6 +116,10 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Client(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             client::client_command(command, store.as_ref(), out).await
+        }
+        Command::Api(command) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            api::api_command(command, store.as_ref(), out).await
         }
         Command::User(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;

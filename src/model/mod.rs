@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 mod delivery;
 pub use delivery::{OutboxCounts, OutboxItem, OutboxStatus, ResetToken};
+mod api;
+pub use api::{AccessTokenFormat, Api, ApiScope, ClientApi};
 
 /// The opaque, never-reassigned identifier of a user; it is the `sub` claim.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

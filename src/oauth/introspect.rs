@@ -64,7 +64,7 @@ pub enum Introspection {
 }
 
 /// Introspects `token` for `caller`: the one bearer validation, in its two halves
-/// ([`tokens::verify_access_token`]: signature, `typ`, issuer, expiry; then
+/// ([`tokens::verify_issued_access_token`]: signature, `typ`, issuer, expiry, any audience; then
 /// [`tokens::check_live`]: deny-list, active user), with between them whether `caller` may see
 /// the token (today: it was issued to `caller`).
 /// `token_type_hint` is not taken: Sesame tells the type itself (RFC 7662 §2.1 lets it).
@@ -80,7 +80,7 @@ pub async fn introspect(
     // Signature, typ, issuer and expiry first, then whether the caller may see the token, both
     // without I/O: another client's token costs no store read and so reveals nothing, not even
     // by timing or by a store failure (RFC 7662 §4).
-    let Ok(claims) = tokens::verify_access_token(keys, issuer, token, now) else {
+    let Ok(claims) = tokens::verify_issued_access_token(keys, issuer, token, now) else {
         return introspect_refresh_token(store, accounts, issuer, caller, token, now).await;
     };
     if claims.client_id != caller.client_id {

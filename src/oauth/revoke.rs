@@ -41,7 +41,7 @@ pub enum Revocation {
 
 /// Revokes `token` if it is a live access token, or a refresh token, that `caller` was issued.
 /// An access token's signature, `typ`, issuer and expiry are checked
-/// ([`tokens::verify_access_token`]) so that nobody can put made-up `jti`s on the deny-list;
+/// ([`tokens::verify_issued_access_token`], for any audience) so that nobody can put made-up `jti`s on the deny-list;
 /// the deny-list entry lives until the token's own `exp`. A refresh token is looked up by its
 /// hash; revoking it revokes its grant ([`revoke_grant`], with `access_token_ttl` bounding the
 /// grant's access tokens). Revoking a revoked token again changes nothing (every write is
@@ -59,7 +59,7 @@ pub async fn revoke(
     now: UnixTime,
     access_token_ttl: i64,
 ) -> Result<Revocation, StoreError> {
-    let Ok(claims) = tokens::verify_access_token(keys, issuer, token, now) else {
+    let Ok(claims) = tokens::verify_issued_access_token(keys, issuer, token, now) else {
         let Some(family) = store.refresh_family_by_token(&TokenHash::of(token)).await? else {
             return Ok(Revocation::NotALiveToken);
         };

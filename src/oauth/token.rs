@@ -21,6 +21,9 @@ const TOKEN_PARAMETERS: &[&str] = &[
     "refresh_token",
 ];
 
+/// Parameters that may be repeated (RFC 8707 §2: `resource`, one per target).
+const REPEATABLE_PARAMETERS: &[&str] = &["resource"];
+
 /// `POST /token`
 pub async fn handle(
     req: HttpRequest,
@@ -31,12 +34,26 @@ pub async fn handle(
     if let Some(problem) = params.first_problem(TOKEN_PARAMETERS) {
         return Err(problem.into());
     }
+    if let Some(problem) = REPEATABLE_PARAMETERS
+        .iter()
+        .find_map(|name| params.all(name).err())
+    {
+        return Err(problem.into());
+    }
     let grant_type = params
         .get("grant_type")?
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    // RFC 8707 is implemented for client_credentials only so far: a `resource` elsewhere is
+    // refused rather than ignored, so no client mistakes an issuer token for an API's.
+    if grant_type != "client_credentials" && !params.all("resource")?.is_empty() {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            "resource is supported with the client_credentials grant only",
+        ));
+    }
     let response = match grant_type {
         "authorization_code" => authorization_code::redeem(&state, &client, &params).await?,
-        "client_credentials" => client_credentials::issue(&state, &client, &params)?,
+        "client_credentials" => client_credentials::issue(&state, &client, &params).await?,
         "refresh_token" => refresh_token::refresh(&state, &client, &params).await?,
         other => {
             return Err(OAuthError::new(

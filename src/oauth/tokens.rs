@@ -51,7 +51,8 @@ pub struct AccessTokenClaims {
     pub iss: String,
     /// The user's id, or the client_id for client_credentials (RFC 9068 §2.2).
     pub sub: String,
-    /// The default resource: the issuer.
+    /// The resource the token is for: the issuer (its UserInfo), or the identifier of the one
+    /// API it was issued for (RFC 8707, RFC 9068 §3).
     pub aud: String,
     pub client_id: String,
     /// Space-separated.
@@ -263,23 +264,37 @@ impl PartialEq<AccessTokenClaims> for VerifiedAccessToken {
 /// Verifies an access token on its own: signature and `typ: at+jwt` (so ID tokens are
 /// refused), `iss` == `issuer`, `aud` == `issuer`, `exp > now`, `iat` not beyond the skew.
 /// Revocation (of the token or its key) and the subject need the store: [`check_live`] adds
-/// them.
+/// them. A token for an API (its `aud` an API identifier, RFC 8707) is refused: it is not for
+/// the issuer's own resources (UserInfo).
 pub fn verify_access_token(
     keys: &KeyManager,
     issuer: &str,
     token: &str,
     now: UnixTime,
 ) -> Result<VerifiedAccessToken, KeyError> {
-    // RFC 9068 §4: typ, signature, iss, aud, exp.
+    let verified = verify_issued_access_token(keys, issuer, token, now)?;
+    if verified.aud != issuer {
+        return Err(KeyError::InvalidToken("wrong aud".to_string()));
+    }
+    Ok(verified)
+}
+
+/// As [`verify_access_token`] but for any audience: an access token this issuer issued, for
+/// itself or for an API. For the endpoints that handle a client's tokens whatever they are
+/// for (introspection, revocation), never for a resource.
+pub fn verify_issued_access_token(
+    keys: &KeyManager,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<VerifiedAccessToken, KeyError> {
+    // RFC 9068 §4: typ, signature, iss, aud (by the caller), exp.
     // Presented back to us: counts one use of the signing key (`sesame keys list`).
     let (claims, kid): (AccessTokenClaims, String) =
         keys.verify_presented(token, Some(ACCESS_TOKEN_TYP), now)?;
     let invalid = |reason: &str| Err(KeyError::InvalidToken(reason.to_string()));
     if claims.iss != issuer {
         return invalid("wrong iss");
-    }
-    if claims.aud != issuer {
-        return invalid("wrong aud");
     }
     if claims.exp <= now {
         return invalid("expired");

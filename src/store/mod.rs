@@ -9,9 +9,9 @@
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, KeyState, KeyUsage,
-    OutboxCounts, OutboxItem, OutboxStatus, PlannedToken, RefreshFamily, RefreshRotation,
-    ResetToken, Scope, Session, SigningKey, Throttle, User, UserId,
+    Api, AuthorizationCode, AuthorizationRequest, Client, ClientApi, CodeRedemption, Consent,
+    KeyState, KeyUsage, OutboxCounts, OutboxItem, OutboxStatus, PlannedToken, RefreshFamily,
+    RefreshRotation, ResetToken, Scope, Session, SigningKey, Throttle, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -42,6 +42,8 @@ pub enum Conflict {
     CodeHash,
     /// A pending authorization request with this id exists.
     RequestId,
+    /// An API with this identifier exists.
+    ApiIdentifier,
     /// Another uniqueness rule (a backend's own).
     Other,
 }
@@ -58,6 +60,7 @@ impl Conflict {
             Conflict::SessionId => "session id",
             Conflict::CodeHash => "code",
             Conflict::RequestId => "authorization request id",
+            Conflict::ApiIdentifier => "API identifier",
             Conflict::Other => "record",
         }
     }
@@ -478,6 +481,29 @@ pub trait ResetStore {
     ) -> StoreResult<Option<UserId>>;
 }
 
+/// Registered APIs (resource servers) and which of their scopes each client may ask for.
+/// Implemented in `sqlite/apis.rs` and `mongo/apis.rs`.
+#[async_trait]
+pub trait ApiStore {
+    /// Inserts an API; [`Conflict::ApiIdentifier`] if one with its identifier exists.
+    async fn create_api(&self, api: &Api) -> StoreResult<()>;
+    /// Looks up by identifier (exact match).
+    async fn api(&self, identifier: &str) -> StoreResult<Option<Api>>;
+    /// All APIs, oldest first.
+    async fn list_apis(&self) -> StoreResult<Vec<Api>>;
+    /// Deletes the API and every client's permission for it; `false` if no such API.
+    ///
+    /// Atomicity: SQLite does both in one transaction. MongoDB deletes the API first, then the
+    /// permissions: a permission naming a deleted API grants nothing (the API is looked up on
+    /// every use), so the second delete is idempotent clean-up.
+    async fn delete_api(&self, identifier: &str) -> StoreResult<bool>;
+    /// Sets which scopes of `allowed.api` the client `allowed.client_id` may ask for,
+    /// replacing what was set before for that pair (one upsert).
+    async fn allow_client_api(&self, allowed: &ClientApi) -> StoreResult<()>;
+    /// Every API permission of `client_id`, by API identifier.
+    async fn client_apis(&self, client_id: &str) -> StoreResult<Vec<ClientApi>>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -495,6 +521,7 @@ pub trait Store:
     + GrantDenyList
     + Outbox
     + ResetStore
+    + ApiStore
     + Send
     + Sync
 {

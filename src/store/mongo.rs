@@ -50,6 +50,7 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod apis;
 mod keys;
 use keys::KeyDoc;
 mod outbox;
@@ -312,6 +313,7 @@ impl MongoStore {
         refresh::create_indexes(db).await?;
         outbox::create_indexes(db).await?;
         reset::create_indexes(db).await?;
+        apis::create_indexes(db).await?;
         Ok(())
     }
 }

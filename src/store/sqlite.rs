@@ -27,6 +27,7 @@ use sqlx::{Row, Sqlite};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod apis;
 mod keys;
 mod outbox;
 mod refresh;
@@ -190,6 +191,7 @@ fn conflict_of(message: &str) -> Conflict {
         "sessions.id_hash" => Conflict::SessionId,
         "authorization_codes.code_hash" => Conflict::CodeHash,
         "authorization_requests.id" => Conflict::RequestId,
+        "apis.identifier" => Conflict::ApiIdentifier,
         _ => Conflict::Other,
     }
 }

@@ -39,3 +39,6 @@ mod outage;
 mod throttling;
 // Password reset by email and the mail outbox (issue 9).
 mod password_reset;
+
+// APIs as resource servers, RFC 8707 resource indicators (issue 12).
+mod apis;

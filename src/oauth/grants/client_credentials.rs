@@ -1,6 +1,7 @@
 //! The client credentials grant (RFC 6749 §4.4): confidential clients only.
 
-use super::{AccessTokenGrant, TokenResponse, issue_access_token};
+use super::{AccessTokenGrant, TokenResponse, issue_access_token, issue_access_token_for};
+use crate::apis::resolve_target;
 use crate::error::{OAuthError, OAuthErrorCode};
 use crate::model::{Client, GrantType, Scope};
 use crate::oauth::client_auth;
@@ -11,8 +12,9 @@ use crate::state::AppState;
 /// Scopes about a person; meaningless without one.
 const IDENTITY_SCOPES: &[&str] = &["openid", "profile", "email"];
 
-/// Issues an access token whose subject is the client itself.
-pub fn issue(
+/// Issues an access token whose subject is the client itself: for the API the `resource`
+/// parameter names (RFC 8707 §2), or with no API target, for the issuer as before.
+pub async fn issue(
     state: &AppState,
     client: &Client,
     params: &Params,
@@ -33,23 +35,37 @@ pub fn issue(
         ));
     }
     let requested = params.get("scope")?;
-    let scope = granted_scope(client, requested)?;
+    let resources = params.all("resource")?;
+    let parsed = requested
+        .map(Scope::parse)
+        .transpose()
+        .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string()))?;
+    let target = resolve_target(state.store.as_ref(), client, resources, parsed.as_ref()).await?;
+    let scope = match &target {
+        Some(target) => target.scope.clone(),
+        None => granted_scope(client, requested)?,
+    };
     let now = state.now();
-    let expires_at = now + state.config.access_token_ttl;
-    let access_token = issue_access_token(
-        state,
-        AccessTokenGrant {
-            sub: &client.client_id,
-            client_id: &client.client_id,
-            scope: &scope,
-            jti: random_id(),
-            now,
-            expires_at,
-            login: None,
-            userinfo_claims: &[],
-            grant_id: None,
-        },
-    )?;
+    let ttl = match &target {
+        Some(target) => target.access_token_ttl(state.config.access_token_ttl),
+        None => state.config.access_token_ttl,
+    };
+    let expires_at = now + ttl;
+    let grant = AccessTokenGrant {
+        sub: &client.client_id,
+        client_id: &client.client_id,
+        scope: &scope,
+        jti: random_id(),
+        now,
+        expires_at,
+        login: None,
+        userinfo_claims: &[],
+        grant_id: None,
+    };
+    let access_token = match &target {
+        Some(target) => issue_access_token_for(state, grant, &target.api.identifier)?,
+        None => issue_access_token(state, grant)?,
+    };
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

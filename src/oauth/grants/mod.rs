@@ -35,3 +35,16 @@ pub fn issue_access_token(
     let claims = tokens::access_token_claims(&state.config.issuer, grant);
     tokens::mint_access_token(&state.keys, &claims).map_err(internal)
 }
+
+/// As [`issue_access_token`], for the API `audience` (RFC 8707 §2, RFC 9068 §3): the token's
+/// `aud` is the API's identifier and only that, so no other API (nor the issuer's UserInfo)
+/// accepts it.
+pub fn issue_access_token_for(
+    state: &AppState,
+    grant: AccessTokenGrant<'_>,
+    audience: &str,
+) -> Result<String, OAuthError> {
+    let mut claims = tokens::access_token_claims(&state.config.issuer, grant);
+    claims.aud = audience.to_string();
+    tokens::mint_access_token(&state.keys, &claims).map_err(internal)
+}
