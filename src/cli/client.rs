@@ -74,6 +74,11 @@ pub struct ClientCreate {
     /// grant type (a default) and, for `offline_access`, that scope in `--scope`.
     #[arg(long, value_name = "WHEN")]
     pub refresh_tokens: Option<String>,
+    /// An origin (`https://host[:port]`) that may call the token, userinfo and revocation
+    /// endpoints from a browser (CORS), beyond the origins of the redirect URIs, which are
+    /// always allowed (repeat for several).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     /// Print `{"client_id":…,"client_secret":…}` for scripts.
     #[arg(long)]
     pub json: bool,
@@ -92,6 +97,7 @@ impl ClientCreate {
             grant_types: self.grant_types.clone(),
             scopes: self.scopes.clone(),
             refresh_tokens: self.refresh_tokens.clone(),
+            allowed_origins: self.allowed_origins.clone(),
         }
     }
 }
@@ -179,6 +185,7 @@ fn client_json(client: &Client) -> serde_json::Value {
         "grant_types": client.grant_types,
         "allowed_scopes": client.allowed_scopes,
         "refresh_tokens": client.refresh_tokens.as_str(),
+        "allowed_origins": client.allowed_origins,
         "created_at": client.created_at,
     })
 }
@@ -251,6 +258,10 @@ pub fn write_client(out: &mut impl Write, client: &Client, json: bool) -> std::i
     writeln!(out, "post_logout_redirect_uris:")?;
     for uri in &client.post_logout_redirect_uris {
         writeln!(out, "  {uri}")?;
+    }
+    writeln!(out, "cors_origins (redirect URIs' and registered):")?;
+    for origin in crate::clients::cors_origins(client) {
+        writeln!(out, "  {origin}")?;
     }
     writeln!(out, "created_at:                 {}", client.created_at)
 }

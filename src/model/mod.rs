@@ -230,6 +230,9 @@ pub struct Client {
     pub created_at: UnixTime,
     /// When a code redemption also issues a refresh token.
     pub refresh_tokens: RefreshTokenPolicy,
+    /// Origins (`scheme://host[:port]`) registered for browser calls (CORS) beyond those of
+    /// the redirect URIs; see [`Client::cors_origins`].
+    pub allowed_origins: Vec<String>,
 }
 
 /// When a client gets a refresh token with the tokens of a code redemption (it must also be
@@ -291,6 +294,7 @@ impl Client {
             first_party: true,
             created_at: 0,
             refresh_tokens: RefreshTokenPolicy::OfflineAccess,
+            allowed_origins: vec![],
         }
     }
 }

@@ -504,6 +504,9 @@ struct ClientDoc {
     /// Absent in clients written before refresh tokens: the default policy.
     #[serde(default)]
     refresh_tokens: RefreshTokenPolicy,
+    /// Absent in clients written before CORS: none beyond the redirect URIs' origins.
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 impl From<&Client> for ClientDoc {
@@ -521,6 +524,7 @@ impl From<&Client> for ClientDoc {
             first_party: c.first_party,
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
+            allowed_origins: c.allowed_origins.clone(),
         }
     }
 }
@@ -540,6 +544,7 @@ impl From<ClientDoc> for Client {
             first_party: c.first_party,
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
+            allowed_origins: c.allowed_origins,
         }
     }
 }

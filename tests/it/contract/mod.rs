@@ -189,6 +189,7 @@ fn new_client(public: bool, created_at: UnixTime) -> Client {
         first_party: !public,
         created_at,
         refresh_tokens: sesame::model::RefreshTokenPolicy::Always,
+        allowed_origins: vec![],
     }
 }
 
