@@ -1,9 +1,12 @@
-//! `sesame client …`: register, list, show and delete relying parties.
+//! `sesame client …`: register, list, show and delete relying parties, and revoke every token
+//! issued to one.
 
 use super::{CliError, runtime};
 use crate::clients::{ClientRegistration, RegistrationError, build_client};
 use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
 use crate::model::Client;
+use crate::oauth::grants::refresh_token::revoke_grant;
 use crate::secret::{Secret, random_id, random_token};
 use crate::store::Store;
 use std::io::Write;
@@ -28,6 +31,12 @@ pub enum ClientCommand {
     },
     /// Delete a client.
     Delete { client_id: String },
+    /// Revoke every token issued to a client's users: each of its refresh-token families, and
+    /// every access token of a grant it holds (denied until it would have expired). Its own
+    /// client_credentials tokens carry no grant and live out their short lifetime; delete the
+    /// client to refuse them at once. Relying parties are not notified: back-channel logout
+    /// notices come with the delivery outbox.
+    RevokeTokens { client_id: String },
 }
 
 /// `sesame client create`
@@ -116,6 +125,7 @@ impl From<RegistrationError> for CliError {
 pub(super) async fn client_command(
     command: ClientCommand,
     store: &dyn Store,
+    config: &Config,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     match command {
@@ -146,7 +156,47 @@ pub(super) async fn client_command(
                 Err(CliError::Runtime(format!("no client '{client_id}'")))
             }
         }
+        ClientCommand::RevokeTokens { client_id } => {
+            if store.client(&client_id).await.map_err(runtime)?.is_none() {
+                return Err(CliError::Runtime(format!("no client '{client_id}'")));
+            }
+            let grants = revoke_client_tokens(
+                store,
+                &client_id,
+                SystemClock.now(),
+                config.access_token_ttl,
+            )
+            .await
+            .map_err(runtime)?;
+            writeln!(
+                out,
+                "revoked {grants} grant(s) of client {client_id} (their refresh and access tokens)"
+            )
+            .map_err(runtime)
+        }
     }
+}
+
+/// Revokes every grant of `client_id` — each live refresh-token family, and every grant a
+/// redeemed code of the client started — as a family revocation does (the family, and its
+/// access tokens denied by grant); returns how many. Idempotent, so a failure part-way is
+/// completed by running the command again.
+pub async fn revoke_client_tokens(
+    store: &dyn Store,
+    client_id: &str,
+    now: crate::clock::UnixTime,
+    access_token_ttl: i64,
+) -> Result<usize, crate::store::StoreError> {
+    let mut grants = store.revoke_client_refresh_families(client_id, now).await?;
+    for grant_id in store.client_code_grants(client_id).await? {
+        if !grants.contains(&grant_id) {
+            grants.push(grant_id);
+        }
+    }
+    for grant_id in &grants {
+        revoke_grant(store, grant_id, now, access_token_ttl).await?;
+    }
+    Ok(grants.len())
 }
 
 /// Prints a newly registered client: its id and, once, its secret.

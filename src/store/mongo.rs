@@ -52,6 +52,7 @@ use std::time::Duration;
 
 mod keys;
 use keys::KeyDoc;
+mod operators;
 mod refresh;
 mod throttle_state;
 
@@ -308,6 +309,7 @@ impl MongoStore {
                 .map_err(backend)?;
         }
         refresh::create_indexes(db).await?;
+        operators::create_indexes(db).await?;
         Ok(())
     }
 }

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod keys;
+mod operators;
 mod refresh;
 mod throttle_state;
 

@@ -29,6 +29,7 @@ mod client_auth;
 mod cors;
 mod introspection;
 mod logout;
+mod operators;
 mod refresh;
 mod revocation;
 

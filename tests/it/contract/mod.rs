@@ -92,6 +92,8 @@ contract_tests![
 
 // Refresh-token families and the deny-list by grant (issue 8): their own list of tests.
 mod refresh;
+// Operator commands and CORS origins (issue 8 items 6 and 8).
+mod operators;
 
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -101,6 +103,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .chain(keys::TESTS)
         .chain(throttle_state::TESTS)
         .chain(refresh::TESTS)
+        .chain(operators::TESTS)
     {
         // Each test runs as its own task so one failure does not hide the others.
         if let Err(error) = tokio::spawn(test(store.clone())).await {
@@ -119,7 +122,11 @@ pub async fn run_all(store: Arc<dyn Store>) {
         failed.is_empty(),
         "{} of {} store contract tests failed:\n  {}",
         failed.len(),
-        TESTS.len() + keys::TESTS.len() + throttle_state::TESTS.len() + refresh::TESTS.len(),
+        TESTS.len()
+            + keys::TESTS.len()
+            + throttle_state::TESTS.len()
+            + refresh::TESTS.len()
+            + operators::TESTS.len(),
         failed.join("\n  ")
     );
 }
