@@ -499,6 +499,54 @@ mod tests {
     }
 
     #[test]
+    fn client_create_takes_allowed_origins_as_bare_origins() {
+        let args = create_args(&[
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+            "--allowed-origin",
+            "https://spa.example.com",
+            "--allowed-origin",
+            "http://localhost:3000",
+        ]);
+        let client = build(&args, None).unwrap();
+        assert_eq!(
+            client.allowed_origins,
+            strings(&["https://spa.example.com", "http://localhost:3000"])
+        );
+        let mut out = Vec::new();
+        write_client(&mut out, &client, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for origin in [
+            "https://app.example.com",
+            "https://spa.example.com",
+            "http://localhost:3000",
+        ] {
+            assert!(text.contains(&format!("  {origin}\n")), "{text}");
+        }
+        for refused in [
+            "https://spa.example.com/",
+            "*",
+            "https://spa.example.com/app",
+        ] {
+            let args = create_args(&[
+                "--name",
+                "SPA",
+                "--public",
+                "--redirect-uri",
+                "https://app.example.com/cb",
+                "--allowed-origin",
+                refused,
+            ]);
+            let err = build(&args, None).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{refused}");
+            assert!(err.to_string().contains(refused), "{err}");
+        }
+    }
+
+    #[test]
     fn created_client_json_carries_secret_or_null() {
         let args = create_args(&["--name", "App", "--redirect-uri", "https://a.example/cb"]);
         let secret = Secret::new("the-secret");

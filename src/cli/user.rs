@@ -380,6 +380,34 @@ mod tests {
         (result, String::from_utf8(out).unwrap())
     }
 
+    #[test]
+    fn sessions_print_as_a_table_or_json_without_the_cookie_hash() {
+        let person = user("u1");
+        let s = Session {
+            auth_time: 1_700_000_000,
+            last_seen_at: 1_700_000_600,
+            expires_at: 1_700_086_400,
+            ..session("cookie-secret", &person, 1_700_000_000)
+        };
+        let mut out = Vec::new();
+        write_sessions(&mut out, &person, std::slice::from_ref(&s), false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("cookie-secret\t2023-11-14T22:13:20Z\t2023-11-14T22:23:20Z\t2023-11-15T22:13:20Z\tpwd"),
+            "{text}"
+        );
+        assert!(!text.contains(s.id_hash.as_str()));
+        let mut out = Vec::new();
+        write_sessions(&mut out, &person, std::slice::from_ref(&s), true).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value[0]["sid"], "cookie-secret");
+        assert_eq!(value[0]["last_seen_at"], 1_700_000_600);
+        assert!(!String::from_utf8(out).unwrap().contains(s.id_hash.as_str()));
+        let mut out = Vec::new();
+        write_sessions(&mut out, &person, &[], false).unwrap();
+        assert!(String::from_utf8(out).unwrap().starts_with("no sessions"));
+    }
+
     #[tokio::test]
     async fn disable_flags_the_user_and_ends_their_sessions_only() {
         let store = crate::store::open("sqlite::memory:").await.unwrap();

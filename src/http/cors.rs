@@ -26,7 +26,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ALLOW, HeaderValue, ORIGIN, VARY,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ALLOW,
+    HeaderValue, ORIGIN, VARY,
 };
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -34,6 +35,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 /// The request headers a browser client may send: its credentials (`client_secret_basic`, or a
 /// bearer token at userinfo) and the form's content type.
 const ALLOWED_HEADERS: &str = "Authorization, Content-Type";
+/// The response headers a browser client may read beyond the CORS-safelisted ones: the bearer
+/// and client-authentication challenges (RFC 6750 §3, RFC 9110 §11.6.1).
+const EXPOSED_HEADERS: &str = "WWW-Authenticate";
 /// How long a browser may cache a preflight's answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
@@ -109,6 +113,10 @@ pub async fn per_client(
     headers.append(VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = allowed {
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED_HEADERS),
+        );
     }
     Ok(response)
 }

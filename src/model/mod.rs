@@ -231,7 +231,7 @@ pub struct Client {
     /// When a code redemption also issues a refresh token.
     pub refresh_tokens: RefreshTokenPolicy,
     /// Origins (`scheme://host[:port]`) registered for browser calls (CORS) beyond those of
-    /// the redirect URIs; see [`Client::cors_origins`].
+    /// the redirect URIs (`crate::clients::cors_origins` gives both).
     pub allowed_origins: Vec<String>,
 }
 

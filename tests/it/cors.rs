@@ -137,6 +137,10 @@ async fn the_token_endpoint_allows_only_the_requesting_clients_own_origins() {
     assert_eq!(header(&resp, "access-control-allow-origin"), SPA_ORIGIN);
     assert!(header(&resp, "vary").contains("Origin"));
     assert_eq!(header(&resp, "access-control-allow-credentials"), "");
+    assert_eq!(
+        header(&resp, "access-control-expose-headers"),
+        "WWW-Authenticate"
+    );
     let tokens: serde_json::Value = resp.json().await.unwrap();
     assert!(tokens["access_token"].is_string());
 
