@@ -236,6 +236,7 @@ fn client_json(client: &Client) -> serde_json::Value {
         "allowed_scopes": client.allowed_scopes,
         "refresh_tokens": client.refresh_tokens.as_str(),
         "allowed_origins": client.allowed_origins,
+        "cors_origins": crate::clients::cors_origins(client),
         "created_at": client.created_at,
     })
 }
