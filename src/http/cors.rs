@@ -166,7 +166,8 @@ async fn registered_by_any_client(state: &AppState, origin: &str) -> bool {
 pub fn client_preflight(methods: &'static str) -> actix_web::Route {
     web::method(Method::OPTIONS).to(
         move |req: HttpRequest, state: web::Data<AppState>| async move {
-            let allowed = match origin_of(&req) {
+            // Only a well-formed preflight for a method of this endpoint reads the clients.
+            let allowed = match origin_of(&req).filter(|_| asks_for(&req, methods)) {
                 Some(origin) if registered_by_any_client(&state, origin).await => {
                     HeaderValue::from_str(origin).ok()
                 }
