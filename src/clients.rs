@@ -32,6 +32,9 @@ pub struct ClientRegistration {
     /// When a code redemption issues a refresh token (`always`, `offline_access`, `never`);
     /// `None` for the default, `offline_access`.
     pub refresh_tokens: Option<String>,
+    /// Origins (`scheme://host[:port]`) that may call the token, userinfo and revocation
+    /// endpoints from a browser (CORS), beyond those of the redirect URIs.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A registration rule that was broken. The messages name the `client create` options, the
@@ -55,6 +58,8 @@ pub enum RegistrationError {
     NoGrantTypes,
     #[error("refresh_token needs authorization_code: refresh tokens are issued with a code")]
     RefreshTokenWithoutCode,
+    #[error("allowed origin '{origin}' is not allowed: {reason}")]
+    AllowedOrigin { origin: String, reason: String },
     #[error("{0}")]
     Scope(#[from] InvalidScope),
     #[error("--scope must name at least one scope")]
@@ -110,6 +115,12 @@ pub fn build_client(
             reason,
         })?;
     }
+    for origin in &r.allowed_origins {
+        validate_origin(origin).map_err(|reason| RegistrationError::AllowedOrigin {
+            origin: origin.clone(),
+            reason,
+        })?;
+    }
     let allowed_scopes = parse_scopes(&r.scopes)?;
     let token_endpoint_auth_method =
         auth_method(r.public, r.token_endpoint_auth_method.as_deref())?;
@@ -136,6 +147,7 @@ pub fn build_client(
         first_party: r.first_party,
         created_at: now,
         refresh_tokens,
+        allowed_origins: dedup(r.allowed_origins.clone()),
     })
 }
 
@@ -256,6 +268,62 @@ pub fn validate_redirect_uri(raw: &str) -> Result<(), String> {
              reverse-domain private-use scheme"
         )),
     }
+}
+
+/// Checks an origin registered for CORS: a bare origin as a browser sends it in `Origin`
+/// (RFC 6454 §6.1) — `https://host[:port]`, or `http` on a loopback host — with no path, query,
+/// fragment, user info, wildcard or default port, in lower case. A browser's `Origin` header is
+/// compared with it byte for byte, so it must already be in that form; the error says why not.
+pub fn validate_origin(raw: &str) -> Result<(), String> {
+    if raw == "*" || raw.contains('*') {
+        return Err("wildcards are not allowed; register each origin".into());
+    }
+    if raw == "null" {
+        return Err("the opaque origin 'null' cannot be registered".into());
+    }
+    validate_redirect_uri(raw)?;
+    let url = Url::parse(raw).map_err(|e| format!("it is not an absolute URL ({e})"))?;
+    let origin = url.origin();
+    if !origin.is_tuple() {
+        return Err("only https (or http on loopback) origins can be registered".into());
+    }
+    let serialized = origin.ascii_serialization();
+    if serialized != raw {
+        return Err(format!(
+            "an origin is scheme://host[:port] with no path, query or default port,              as a browser sends it: '{serialized}'"
+        ));
+    }
+    Ok(())
+}
+
+/// The origin of a redirect URI (`scheme://host[:port]`, RFC 6454 §4), if it has one a browser
+/// could send: https, or http on loopback. Private-use schemes have none.
+fn origin_of_redirect_uri(uri: &str) -> Option<String> {
+    let url = Url::parse(uri).ok()?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return None;
+    }
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
+/// The origins that may call the token, userinfo and revocation endpoints for `client` from a
+/// browser: those of its redirect URIs, then those it registered explicitly, without repeats.
+pub fn cors_origins(client: &Client) -> Vec<String> {
+    let derived = client
+        .redirect_uris
+        .iter()
+        .filter_map(|uri| origin_of_redirect_uri(uri));
+    dedup(
+        derived
+            .chain(client.allowed_origins.iter().cloned())
+            .collect(),
+    )
+}
+
+/// Whether a browser's `Origin` header value is one of `client`'s CORS origins (exact match).
+pub fn allows_origin(client: &Client, origin: &str) -> bool {
+    cors_origins(client).iter().any(|o| o == origin)
 }
 
 #[cfg(test)]
@@ -493,6 +561,90 @@ mod tests {
         let err = build_client(&native, "cid".into(), Some(&Secret::new("x")), 0).unwrap_err();
         assert_eq!(err, RegistrationError::SecretMismatch);
         assert!(!err.is_invalid_registration());
+    }
+
+    #[test]
+    fn allowed_origins_must_be_bare_origins() {
+        for origin in [
+            "https://spa.example.com",
+            "https://spa.example.com:8443",
+            "http://localhost:3000",
+            "http://127.0.0.1:5173",
+        ] {
+            assert_eq!(validate_origin(origin), Ok(()), "{origin}");
+        }
+        for origin in [
+            "*",
+            "null",
+            "https://*.example.com",
+            "https://spa.example.com/",
+            "https://spa.example.com/app",
+            "https://spa.example.com?x=1",
+            "https://spa.example.com:443",
+            "https://SPA.example.com",
+            "http://spa.example.com",
+            "https://user@spa.example.com",
+            "com.example.app:",
+            "spa.example.com",
+            "",
+        ] {
+            assert!(
+                validate_origin(origin).is_err(),
+                "{origin:?} must be refused"
+            );
+        }
+        let err = build_client(
+            &ClientRegistration {
+                allowed_origins: strings(&["https://spa.example.com/"]),
+                ..web_app()
+            },
+            "cid".into(),
+            Some(&Secret::new("s")),
+            0,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, RegistrationError::AllowedOrigin { .. }),
+            "{err}"
+        );
+        assert!(err.is_invalid_registration());
+    }
+
+    #[test]
+    fn cors_origins_come_from_redirect_uris_and_registered_origins() {
+        let client = build_client(
+            &ClientRegistration {
+                redirect_uris: strings(&[
+                    "https://app.example.com/cb",
+                    "https://app.example.com/other?x=1",
+                    "https://app.example.com:8443/cb",
+                    "http://127.0.0.1:9000/cb",
+                    "com.example.app:/cb",
+                ]),
+                allowed_origins: strings(&["https://spa.example.com", "https://spa.example.com"]),
+                ..web_app()
+            },
+            "cid".into(),
+            Some(&Secret::new("s")),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            client.allowed_origins,
+            strings(&["https://spa.example.com"])
+        );
+        assert_eq!(
+            cors_origins(&client),
+            strings(&[
+                "https://app.example.com",
+                "https://app.example.com:8443",
+                "http://127.0.0.1:9000",
+                "https://spa.example.com",
+            ])
+        );
+        assert!(allows_origin(&client, "https://spa.example.com"));
+        assert!(!allows_origin(&client, "https://evil.example.com"));
+        assert!(!allows_origin(&client, "https://app.example.com/"));
     }
 
     #[test]

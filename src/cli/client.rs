@@ -1,9 +1,12 @@
-//! `sesame client …`: register, list, show and delete relying parties.
+//! `sesame client …`: register, list, show and delete relying parties, and revoke every token
+//! issued to one.
 
 use super::{CliError, runtime};
 use crate::clients::{ClientRegistration, RegistrationError, build_client};
 use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
 use crate::model::Client;
+use crate::oauth::grants::refresh_token::revoke_grant;
 use crate::secret::{Secret, random_id, random_token};
 use crate::store::Store;
 use std::io::Write;
@@ -30,6 +33,12 @@ pub enum ClientCommand {
     Delete { client_id: String },
     /// Let the client ask tokens for an API, with these of its scopes (repeat per API).
     AllowApi(super::api::AllowApi),
+    /// Revoke every token issued to a client's users: each of its refresh-token families, and
+    /// every access token of a grant it holds (denied until it would have expired). Its own
+    /// client_credentials tokens carry no grant and live out their short lifetime; delete the
+    /// client to refuse them at once. Relying parties are not notified: back-channel logout
+    /// notices come with the delivery outbox.
+    RevokeTokens { client_id: String },
 }
 
 /// `sesame client create`
@@ -76,6 +85,11 @@ pub struct ClientCreate {
     /// grant type (a default) and, for `offline_access`, that scope in `--scope`.
     #[arg(long, value_name = "WHEN")]
     pub refresh_tokens: Option<String>,
+    /// An origin (`https://host[:port]`) that may call the token, userinfo and revocation
+    /// endpoints from a browser (CORS), beyond the origins of the redirect URIs, which are
+    /// always allowed (repeat for several).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     /// Print `{"client_id":…,"client_secret":…}` for scripts.
     #[arg(long)]
     pub json: bool,
@@ -94,6 +108,7 @@ impl ClientCreate {
             grant_types: self.grant_types.clone(),
             scopes: self.scopes.clone(),
             refresh_tokens: self.refresh_tokens.clone(),
+            allowed_origins: self.allowed_origins.clone(),
         }
     }
 }
@@ -112,6 +127,7 @@ impl From<RegistrationError> for CliError {
 pub(super) async fn client_command(
     command: ClientCommand,
     store: &dyn Store,
+    config: &Config,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     match command {
@@ -146,7 +162,47 @@ pub(super) async fn client_command(
             }
         }
         ClientCommand::AllowApi(args) => super::api::allow_api(args, store, out).await,
+        ClientCommand::RevokeTokens { client_id } => {
+            if store.client(&client_id).await.map_err(runtime)?.is_none() {
+                return Err(CliError::Runtime(format!("no client '{client_id}'")));
+            }
+            let grants = revoke_client_tokens(
+                store,
+                &client_id,
+                SystemClock.now(),
+                config.access_token_ttl,
+            )
+            .await
+            .map_err(runtime)?;
+            writeln!(
+                out,
+                "revoked {grants} grant(s) of client {client_id} (their refresh and access tokens)"
+            )
+            .map_err(runtime)
+        }
     }
+}
+
+/// Revokes every grant of `client_id` — each live refresh-token family, and every grant a
+/// redeemed code of the client started — as a family revocation does (the family, and its
+/// access tokens denied by grant); returns how many. Idempotent, so a failure part-way is
+/// completed by running the command again.
+pub async fn revoke_client_tokens(
+    store: &dyn Store,
+    client_id: &str,
+    now: crate::clock::UnixTime,
+    access_token_ttl: i64,
+) -> Result<usize, crate::store::StoreError> {
+    let mut grants = store.revoke_client_refresh_families(client_id, now).await?;
+    for grant_id in store.client_code_grants(client_id).await? {
+        if !grants.contains(&grant_id) {
+            grants.push(grant_id);
+        }
+    }
+    for grant_id in &grants {
+        revoke_grant(store, grant_id, now, access_token_ttl).await?;
+    }
+    Ok(grants.len())
 }
 
 /// Prints a newly registered client: its id and, once, its secret.
@@ -185,6 +241,8 @@ pub(super) fn client_json(client: &Client) -> serde_json::Value {
         "grant_types": client.grant_types,
         "allowed_scopes": client.allowed_scopes,
         "refresh_tokens": client.refresh_tokens.as_str(),
+        "allowed_origins": client.allowed_origins,
+        "cors_origins": crate::clients::cors_origins(client),
         "created_at": client.created_at,
     })
 }
@@ -257,6 +315,10 @@ pub fn write_client(out: &mut impl Write, client: &Client, json: bool) -> std::i
     writeln!(out, "post_logout_redirect_uris:")?;
     for uri in &client.post_logout_redirect_uris {
         writeln!(out, "  {uri}")?;
+    }
+    writeln!(out, "cors_origins (redirect URIs' and registered):")?;
+    for origin in crate::clients::cors_origins(client) {
+        writeln!(out, "  {origin}")?;
     }
     writeln!(out, "created_at:                 {}", client.created_at)
 }
@@ -441,6 +503,54 @@ mod tests {
         assert!(build(&args, Some(&secret)).is_err());
         let args = create_args(&["--name", "Service", "--grant-types", "client_credentials"]);
         assert!(build(&args, Some(&secret)).is_ok());
+    }
+
+    #[test]
+    fn client_create_takes_allowed_origins_as_bare_origins() {
+        let args = create_args(&[
+            "--name",
+            "SPA",
+            "--public",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+            "--allowed-origin",
+            "https://spa.example.com",
+            "--allowed-origin",
+            "http://localhost:3000",
+        ]);
+        let client = build(&args, None).unwrap();
+        assert_eq!(
+            client.allowed_origins,
+            strings(&["https://spa.example.com", "http://localhost:3000"])
+        );
+        let mut out = Vec::new();
+        write_client(&mut out, &client, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for origin in [
+            "https://app.example.com",
+            "https://spa.example.com",
+            "http://localhost:3000",
+        ] {
+            assert!(text.contains(&format!("  {origin}\n")), "{text}");
+        }
+        for refused in [
+            "https://spa.example.com/",
+            "*",
+            "https://spa.example.com/app",
+        ] {
+            let args = create_args(&[
+                "--name",
+                "SPA",
+                "--public",
+                "--redirect-uri",
+                "https://app.example.com/cb",
+                "--allowed-origin",
+                refused,
+            ]);
+            let err = build(&args, None).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{refused}");
+            assert!(err.to_string().contains(refused), "{err}");
+        }
     }
 
     #[test]

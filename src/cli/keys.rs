@@ -206,7 +206,7 @@ pub fn write_keys(
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC) for a Unix time.
-fn utc(at: UnixTime) -> String {
+pub(super) fn utc(at: UnixTime) -> String {
     let days = at.div_euclid(86_400);
     let secs = at.rem_euclid(86_400);
     // Howard Hinnant's civil-from-days.

@@ -115,7 +115,7 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Healthcheck => healthcheck::healthcheck(config.listen).await,
         Command::Client(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
-            client::client_command(command, store.as_ref(), out).await
+            client::client_command(command, store.as_ref(), &config, out).await
         }
         Command::Api(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;

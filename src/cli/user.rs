@@ -1,10 +1,13 @@
-//! `sesame user …`: create, list, disable and enable users, and set their passwords.
+//! `sesame user …`: create, list, disable and enable users, set their passwords, list their
+//! sessions and sign them out everywhere.
 
+use super::keys::utc;
 use super::{CliError, runtime};
 use crate::accounts::{Accounts, normalize_email};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::model::{User, UserId};
+use crate::model::{Session, User, UserId};
+use crate::oauth::grants::refresh_token::revoke_grant;
 use crate::secret::Secret;
 use crate::store::Store;
 use std::io::Write;
@@ -46,6 +49,22 @@ pub enum UserCommand {
         /// Read the password from stdin (the only way to pass it: never on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// List a user's live sessions at the IdP (signed in when, last seen, expires).
+    Sessions {
+        #[arg(value_name = "ID|EMAIL")]
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a user out everywhere: end every session of theirs, revoke every refresh-token
+    /// family and deny every access token issued to them (the account stays enabled).
+    /// Relying parties are not notified yet: back-channel logout notices come with the
+    /// delivery outbox.
+    Logout {
+        #[arg(value_name = "ID|EMAIL")]
+        user: String,
     },
 }
 
@@ -104,7 +123,111 @@ pub(super) async fn user_command(
             let password = read_password_from_stdin().await?;
             set_password(store, config, &user, &password, out).await
         }
+        UserCommand::Sessions { user, json } => {
+            let user = find_user(store.as_ref(), &user).await?;
+            let sessions = store
+                .sessions_of_user(&user.id, SystemClock.now())
+                .await
+                .map_err(runtime)?;
+            write_sessions(out, &user, &sessions, json).map_err(runtime)
+        }
+        UserCommand::Logout { user } => {
+            let user = find_user(store.as_ref(), &user).await?;
+            let ended = logout_everywhere(
+                store.as_ref(),
+                &user.id,
+                SystemClock.now(),
+                config.access_token_ttl,
+            )
+            .await
+            .map_err(runtime)?;
+            writeln!(
+                out,
+                "signed out user {} <{}>: ended {} session(s), revoked {} grant(s) \
+                 (their refresh and access tokens)",
+                user.id, user.email, ended.sessions, ended.grants
+            )
+            .map_err(runtime)
+        }
     }
+}
+
+/// What signing a user out everywhere ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LoggedOut {
+    /// Sessions ended.
+    pub sessions: u64,
+    /// Grants revoked: their refresh-token families and access tokens.
+    pub grants: usize,
+}
+
+/// Signs `user_id` out everywhere: deletes every session (so no new code is issued from one),
+/// then revokes every grant of theirs — each live refresh-token family, and every grant a
+/// redeemed code of theirs started — as a family revocation does (the family, and its access
+/// tokens denied by grant). Every step is idempotent, so a failure part-way is completed by
+/// running the command again.
+pub async fn logout_everywhere(
+    store: &dyn Store,
+    user_id: &UserId,
+    now: crate::clock::UnixTime,
+    access_token_ttl: i64,
+) -> Result<LoggedOut, crate::store::StoreError> {
+    let sessions = store.delete_user_sessions(user_id).await?;
+    let mut grants = store.revoke_user_refresh_families(user_id, now).await?;
+    for grant_id in store.user_code_grants(user_id).await? {
+        if !grants.contains(&grant_id) {
+            grants.push(grant_id);
+        }
+    }
+    for grant_id in &grants {
+        revoke_grant(store, grant_id, now, access_token_ttl).await?;
+    }
+    Ok(LoggedOut {
+        sessions,
+        grants: grants.len(),
+    })
+}
+
+/// Prints a user's sessions, one line each (or a JSON array); never a session's cookie hash.
+pub fn write_sessions(
+    out: &mut impl Write,
+    user: &User,
+    sessions: &[Session],
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        let all: Vec<_> = sessions
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "sid": s.sid,
+                    "user_id": s.user_id,
+                    "created_at": s.created_at,
+                    "auth_time": s.auth_time,
+                    "amr": s.amr,
+                    "last_seen_at": s.last_seen_at,
+                    "expires_at": s.expires_at,
+                })
+            })
+            .collect();
+        return writeln!(out, "{}", serde_json::Value::Array(all));
+    }
+    if sessions.is_empty() {
+        return writeln!(out, "no sessions for {} <{}>", user.id, user.email);
+    }
+    writeln!(out, "SID\tSIGNED IN\tLAST SEEN\tEXPIRES\tAMR")?;
+    for s in sessions {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            s.sid,
+            utc(s.auth_time),
+            utc(s.last_seen_at),
+            utc(s.expires_at),
+            s.amr.join(","),
+        )?;
+    }
+    Ok(())
 }
 
 /// Sets `user`'s password through the accounts service (policy, argon2id, sessions ended).
@@ -255,6 +378,34 @@ mod tests {
         )
         .await;
         (result, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn sessions_print_as_a_table_or_json_without_the_cookie_hash() {
+        let person = user("u1");
+        let s = Session {
+            auth_time: 1_700_000_000,
+            last_seen_at: 1_700_000_600,
+            expires_at: 1_700_086_400,
+            ..session("cookie-secret", &person, 1_700_000_000)
+        };
+        let mut out = Vec::new();
+        write_sessions(&mut out, &person, std::slice::from_ref(&s), false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("cookie-secret\t2023-11-14T22:13:20Z\t2023-11-14T22:23:20Z\t2023-11-15T22:13:20Z\tpwd"),
+            "{text}"
+        );
+        assert!(!text.contains(s.id_hash.as_str()));
+        let mut out = Vec::new();
+        write_sessions(&mut out, &person, std::slice::from_ref(&s), true).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value[0]["sid"], "cookie-secret");
+        assert_eq!(value[0]["last_seen_at"], 1_700_000_600);
+        assert!(!String::from_utf8(out).unwrap().contains(s.id_hash.as_str()));
+        let mut out = Vec::new();
+        write_sessions(&mut out, &person, &[], false).unwrap();
+        assert!(String::from_utf8(out).unwrap().starts_with("no sessions"));
     }
 
     #[tokio::test]

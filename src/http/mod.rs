@@ -2,6 +2,7 @@
 //! security headers and CSP, the authorization response modes, the browser cookie, the client's
 //! address, and the one way an authorization outcome becomes a response.
 
+pub mod cors;
 pub mod headers;
 pub mod response_mode;
 

@@ -235,6 +235,9 @@ pub struct Client {
     pub created_at: UnixTime,
     /// When a code redemption also issues a refresh token.
     pub refresh_tokens: RefreshTokenPolicy,
+    /// Origins (`scheme://host[:port]`) registered for browser calls (CORS) beyond those of
+    /// the redirect URIs (`crate::clients::cors_origins` gives both).
+    pub allowed_origins: Vec<String>,
 }
 
 /// When a client gets a refresh token with the tokens of a code redemption (it must also be
@@ -296,6 +299,7 @@ impl Client {
             first_party: true,
             created_at: 0,
             refresh_tokens: RefreshTokenPolicy::OfflineAccess,
+            allowed_origins: vec![],
         }
     }
 }

@@ -44,20 +44,26 @@ pub(crate) async fn client_form(
     };
     let credentials = client_auth::extract(authorization, &params)?;
     let client = client_auth::authenticate(state.store.as_ref(), &credentials).await?;
+    crate::http::cors::allow_client(req, &client);
     Ok((params, client))
 }
 
-/// Protocol routes; any other method on these paths is 405.
+/// Protocol routes; any other method on these paths is 405. The endpoints a browser-based
+/// client calls answer CORS preflights (`crate::http::cors`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::error::method_not_allowed;
+    use crate::http::cors;
+    use actix_web::middleware::from_fn;
     cfg.service(
         web::resource("/.well-known/openid-configuration")
             .route(web::get().to(discovery::handle))
+            .route(cors::public_preflight("GET"))
             .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/jwks")
             .route(web::get().to(jwks::handle))
+            .route(cors::public_preflight("GET"))
             .default_service(method_not_allowed("GET")),
     )
     .service(
@@ -69,13 +75,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // RFC 6749 §3.2: the token endpoint takes POST only.
     .service(
         web::resource("/token")
+            .wrap(from_fn(cors::per_client))
             .route(web::post().to(token::handle))
+            .route(cors::client_preflight("POST"))
             .default_service(method_not_allowed("POST")),
     )
     // RFC 7009 §2.1, RFC 7662 §2.1: POST only.
     .service(
         web::resource("/revoke")
+            .wrap(from_fn(cors::per_client))
             .route(web::post().to(revoke::handle))
+            .route(cors::client_preflight("POST"))
             .default_service(method_not_allowed("POST")),
     )
     .service(
@@ -92,8 +102,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/userinfo")
+            .wrap(from_fn(cors::per_client))
             .route(web::get().to(userinfo::handle))
             .route(web::post().to(userinfo::handle))
+            .route(cors::client_preflight("GET, POST"))
             .default_service(method_not_allowed("GET, POST")),
     );
 }

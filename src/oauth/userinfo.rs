@@ -40,6 +40,7 @@ pub async fn handle(
     )
     .await
     .map_err(refusal)?;
+    crate::http::cors::allow_client_id(&req, &validated.claims.client_id);
     let claims = userinfo(&validated)?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

@@ -504,6 +504,27 @@ pub trait ApiStore {
     async fn client_apis(&self, client_id: &str) -> StoreResult<Vec<ClientApi>>;
 }
 
+/// What operators do to a person's or a client's sessions and grants (`sesame user sessions`,
+/// `sesame user logout`, `sesame client revoke-tokens`). Implemented in `sqlite/operators.rs`
+/// and `mongo/operators.rs`.
+#[async_trait]
+pub trait OperatorStore {
+    /// The sessions of `user_id` with `expires_at > now`, oldest first.
+    async fn sessions_of_user(&self, user_id: &UserId, now: UnixTime) -> StoreResult<Vec<Session>>;
+    /// The grants the redeemed codes of `user_id` started (a redeemed code is kept while the
+    /// access token it issued lives), so that every access token of theirs can be denied.
+    async fn user_code_grants(&self, user_id: &UserId) -> StoreResult<Vec<String>>;
+    /// Revokes (as [`RefreshTokenStore::revoke_refresh_family`]) every live family of
+    /// `client_id`; returns their grant ids, so the caller can deny their access tokens.
+    async fn revoke_client_refresh_families(
+        &self,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<String>>;
+    /// The grants the redeemed codes of `client_id` started.
+    async fn client_code_grants(&self, client_id: &str) -> StoreResult<Vec<String>>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -522,6 +543,7 @@ pub trait Store:
     + Outbox
     + ResetStore
     + ApiStore
+    + OperatorStore
     + Send
     + Sync
 {

@@ -54,6 +54,7 @@ mod apis;
 mod keys;
 use keys::KeyDoc;
 mod outbox;
+mod operators;
 mod refresh;
 mod reset;
 mod throttle_state;
@@ -314,6 +315,7 @@ impl MongoStore {
         outbox::create_indexes(db).await?;
         reset::create_indexes(db).await?;
         apis::create_indexes(db).await?;
+        operators::create_indexes(db).await?;
         Ok(())
     }
 }
@@ -510,6 +512,9 @@ struct ClientDoc {
     /// Absent in clients written before refresh tokens: the default policy.
     #[serde(default)]
     refresh_tokens: RefreshTokenPolicy,
+    /// Absent in clients written before CORS: none beyond the redirect URIs' origins.
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 impl From<&Client> for ClientDoc {
@@ -527,6 +532,7 @@ impl From<&Client> for ClientDoc {
             first_party: c.first_party,
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
+            allowed_origins: c.allowed_origins.clone(),
         }
     }
 }
@@ -546,6 +552,7 @@ impl From<ClientDoc> for Client {
             first_party: c.first_party,
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
+            allowed_origins: c.allowed_origins,
         }
     }
 }

@@ -30,6 +30,7 @@ use std::time::Duration;
 mod apis;
 mod keys;
 mod outbox;
+mod operators;
 mod refresh;
 mod reset;
 mod throttle_state;
@@ -247,6 +248,7 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
         refresh_tokens: col::<String>(row, "refresh_tokens")?
             .parse()
             .map_err(corrupt)?,
+        allowed_origins: from_json(&col::<String>(row, "allowed_origins")?)?,
     })
 }
 
@@ -412,8 +414,8 @@ impl ClientStore for SqliteStore {
         sqlx::query(
             "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
              post_logout_redirect_uris, grant_types, allowed_scopes, token_endpoint_auth_method, \
-             public, first_party, created_at, refresh_tokens) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             public, first_party, created_at, refresh_tokens, allowed_origins) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.client_id.as_str())
         .bind(client.name.as_str())
@@ -427,6 +429,7 @@ impl ClientStore for SqliteStore {
         .bind(client.first_party)
         .bind(client.created_at)
         .bind(client.refresh_tokens.as_str())
+        .bind(to_json(&client.allowed_origins)?)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

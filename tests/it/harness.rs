@@ -142,6 +142,7 @@ impl TestServer {
             first_party: spec.first_party,
             created_at: self.now(),
             refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
+            allowed_origins: spec.allowed_origins.clone(),
         };
         self.state
             .store
@@ -324,6 +325,8 @@ pub struct ClientSpec {
     pub grant_types: Vec<GrantType>,
     pub allowed_scopes: Scope,
     pub auth_method: TokenEndpointAuthMethod,
+    /// Origins registered for browser calls (CORS) beyond the redirect URIs' own.
+    pub allowed_origins: Vec<String>,
 }
 
 /// The scopes test clients may request unless a test says otherwise.
@@ -342,6 +345,7 @@ impl ClientSpec {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::ClientCredentials],
             allowed_scopes: identity_scopes(),
             auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            allowed_origins: vec![],
         }
     }
 
@@ -355,6 +359,7 @@ impl ClientSpec {
             grant_types: vec![GrantType::AuthorizationCode],
             allowed_scopes: identity_scopes(),
             auth_method: TokenEndpointAuthMethod::None,
+            allowed_origins: vec![],
         }
     }
 }

@@ -128,6 +128,7 @@ async fn client_credentials_client(store: &dyn Store) -> TestClient {
             public: false,
             first_party: true,
             refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
+            allowed_origins: vec![],
             created_at: wall_now(),
         })
         .await

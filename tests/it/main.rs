@@ -25,8 +25,11 @@ mod userinfo;
 
 // The token lifecycle (issue 8): revocation and introspection.
 mod client_auth;
+// Browser-based clients (CORS) and operator commands (issue 8 items 8 and 6).
+mod cors;
 mod introspection;
 mod logout;
+mod operators;
 mod refresh;
 mod revocation;
 

@@ -97,6 +97,8 @@ mod outbox;
 mod reset;
 // APIs (resource servers) and clients' permissions for them (issue 12).
 mod apis;
+// Operator commands and CORS origins (issue 8 items 6 and 8).
+mod operators;
 
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -108,7 +110,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .chain(refresh::TESTS)
         .chain(outbox::TESTS)
         .chain(reset::TESTS)
-        .chain(apis::TESTS);
+        .chain(apis::TESTS)
+        .chain(operators::TESTS);
     let count = all.clone().count();
     for (name, test) in all {
         // Each test runs as its own task so one failure does not hide the others.
@@ -198,6 +201,7 @@ fn new_client(public: bool, created_at: UnixTime) -> Client {
         first_party: !public,
         created_at,
         refresh_tokens: sesame::model::RefreshTokenPolicy::Always,
+        allowed_origins: vec![],
     }
 }
 
