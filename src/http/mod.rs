@@ -2,8 +2,10 @@
 //! security headers and CSP, the authorization response modes, the browser cookie, the client's
 //! address, and the one way an authorization outcome becomes a response.
 
+pub mod head;
 pub mod headers;
 pub mod response_mode;
+pub mod tls;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header::{CONTENT_TYPE, LOCATION};
