@@ -37,3 +37,7 @@ mod outage;
 
 // Login throttling that fits real traffic (issue 9, item 5).
 mod throttling;
+
+// Production lifecycle (issue 10, items 1 and 4): HTTPS, SIGHUP reload, graceful shutdown, HEAD.
+mod shutdown;
+mod tls;
