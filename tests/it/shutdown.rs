@@ -1,12 +1,18 @@
 //! Lifecycle (issue 10, item 4): on SIGTERM or SIGINT `sesame serve` stops accepting, lets the
-//! request in flight finish, and exits 0; `HEAD` is answered wherever `GET` is.
+//! request in flight finish, lets the background job under way finish, and exits 0; `HEAD` is
+//! answered wherever `GET` is.
 
-use crate::harness::{TestServer, header, rp_http};
+use crate::harness::{TestServer, header, rp_http, wall_now};
 use crate::tls::{eventually, spawn_serve};
+use sesame::clock::FixedClock;
+use sesame::tasks::{Job, TaskError, Tasks};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 /// Reads from `stream` until `done` holds for what was read, or the peer closes.
 async fn read_until(stream: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
@@ -174,4 +180,61 @@ async fn head_is_answered_wherever_get_is() {
         .expect("GET");
     assert_eq!(token.status(), token_get.status());
     assert_ne!(token.status().as_u16(), 200);
+}
+
+/// A job that stops in the middle of its tick until released, and records that it finished.
+struct HeldJob {
+    started: Arc<Notify>,
+    release: Arc<Notify>,
+    finished: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Job for HeldJob {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+    fn period(&self) -> i64 {
+        60
+    }
+    async fn tick(&self, _now: i64) -> Result<(), TaskError> {
+        self.started.notify_one();
+        self.release.notified().await;
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn stopping_the_background_jobs_lets_the_job_under_way_finish() {
+    let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let clock = Arc::new(FixedClock::new(wall_now()));
+    let runner = Tasks::new()
+        .with(HeldJob {
+            started: started.clone(),
+            release: release.clone(),
+            finished: finished.clone(),
+        })
+        .start(clock.clone());
+    started.notified().await;
+    // `serve` stops the runner once the server has stopped; the tick is mid-run.
+    let stopping = tokio::spawn(runner.stop());
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!stopping.is_finished(), "stop waits for the tick under way");
+    release.notify_one();
+    stopping.await.expect("stop");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the tick ran to its end"
+    );
+    clock.advance(3600);
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "and no pass starts after"
+    );
 }
