@@ -57,30 +57,13 @@ pub struct FileConfig {
     pub login: LoginFile,
     pub password: PasswordFile,
     pub http: HttpFile,
+    pub tls: TlsFile,
     pub authorize: AuthorizeFile,
     pub introspection: IntrospectionFile,
     pub metrics: MetricsFile,
     pub keys: KeysFile,
     pub log: LogFile,
     pub store: StoreFile,
-    pub tls: TlsFile,
-}
-
-/// `[tls]`: TLS termination by `serve` itself (both paths, or neither).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsFile {
-    /// PEM certificate chain, leaf first; empty: plain HTTP.
-    pub cert: String,
-    /// PEM private key of the leaf certificate; empty: plain HTTP.
-    pub key: String,
-}
-
-/// The certificate and key `serve` terminates TLS with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsPaths {
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }
 
 /// `[keys]`: signing-key rotation (see `keys::rotation`).
@@ -170,6 +153,23 @@ pub struct HttpFile {
     pub shutdown_grace: u64,
 }
 
+/// `[tls]`: TLS termination by `serve` itself (both paths, or neither).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsFile {
+    /// PEM certificate chain, leaf first; empty: plain HTTP.
+    pub cert: String,
+    /// PEM private key of the leaf certificate; empty: plain HTTP.
+    pub key: String,
+}
+
+/// The certificate and key `serve` terminates TLS with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// `[authorize]`
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -230,13 +230,13 @@ impl Default for FileConfig {
             login: LoginFile::default(),
             password: PasswordFile::default(),
             http: HttpFile::default(),
+            tls: TlsFile::default(),
             authorize: AuthorizeFile::default(),
             introspection: IntrospectionFile::default(),
             metrics: MetricsFile::default(),
             keys: KeysFile::default(),
             log: LogFile::default(),
             store: StoreFile::default(),
-            tls: TlsFile::default(),
         }
     }
 }

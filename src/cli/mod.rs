@@ -17,7 +17,6 @@ mod user;
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
 pub use keys::{KeysCommand, write_keys};
-pub use serve::ServeArgs;
 pub use user::{UserCommand, password_from_stdin_text, write_users};
 
 use crate::config::Config;
@@ -25,6 +24,8 @@ use crate::store;
 use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
+
+pub use serve::ServeArgs;
 
 /// Sesame, an OpenID Connect provider.
 #[derive(Debug, Parser)]

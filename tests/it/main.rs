@@ -23,6 +23,10 @@ mod tasks;
 mod token_errors;
 mod userinfo;
 
+// Production lifecycle (issue 10, items 1 and 4): HTTPS, SIGHUP reload, graceful shutdown, HEAD.
+mod shutdown;
+mod tls;
+
 // The token lifecycle (issue 8): revocation and introspection.
 mod client_auth;
 mod introspection;
@@ -37,7 +41,3 @@ mod outage;
 
 // Login throttling that fits real traffic (issue 9, item 5).
 mod throttling;
-
-// Production lifecycle (issue 10, items 1 and 4): HTTPS, SIGHUP reload, graceful shutdown, HEAD.
-mod shutdown;
-mod tls;
