@@ -62,6 +62,7 @@ pub struct FileConfig {
     pub login: LoginFile,
     pub password: PasswordFile,
     pub http: HttpFile,
+    pub tls: TlsFile,
     pub authorize: AuthorizeFile,
     pub introspection: IntrospectionFile,
     pub metrics: MetricsFile,
@@ -202,6 +203,25 @@ pub struct HttpFile {
     pub max_body_bytes: usize,
     pub workers: usize,
     pub trusted_proxies: Vec<String>,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    pub shutdown_grace: u64,
+}
+
+/// `[tls]`: TLS termination by `serve` itself (both paths, or neither).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsFile {
+    /// PEM certificate chain, leaf first; empty: plain HTTP.
+    pub cert: String,
+    /// PEM private key of the leaf certificate; empty: plain HTTP.
+    pub key: String,
+}
+
+/// The certificate and key `serve` terminates TLS with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// `[authorize]`
@@ -266,6 +286,7 @@ impl Default for FileConfig {
             login: LoginFile::default(),
             password: PasswordFile::default(),
             http: HttpFile::default(),
+            tls: TlsFile::default(),
             authorize: AuthorizeFile::default(),
             introspection: IntrospectionFile::default(),
             metrics: MetricsFile::default(),
@@ -327,6 +348,7 @@ impl Default for HttpFile {
             max_body_bytes: 16 * 1024,
             workers: 0,
             trusted_proxies: Vec::new(),
+            shutdown_grace: 30,
         }
     }
 }
@@ -401,6 +423,10 @@ pub struct Config {
     pub workers: usize,
     /// Peers whose `X-Forwarded-For` is believed (the reverse proxies in front of Sesame).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seconds in-flight requests get to finish once a stop signal arrives.
+    pub shutdown_grace_seconds: u64,
+    /// Terminate TLS with this certificate and key (`[tls]`); `None`: plain HTTP.
+    pub tls: Option<TlsPaths>,
     /// The most an authorization request's parameters may take together, bytes.
     pub authorize_max_request_bytes: usize,
     /// New pending authorization requests per client IP per minute.
@@ -727,6 +753,24 @@ impl FileConfig {
             .iter()
             .map(|p| parse_proxy(p))
             .collect::<Result<Vec<_>, _>>()?;
+        if self.http.shutdown_grace > 3600 {
+            return Err(invalid(
+                "http.shutdown_grace",
+                format!(
+                    "must be between 0 and 3600 seconds, got {}",
+                    self.http.shutdown_grace
+                ),
+            ));
+        }
+        let tls = match (self.tls.cert.trim(), self.tls.key.trim()) {
+            ("", "") => None,
+            ("", _) => return Err(invalid("tls.cert", "must be set when tls.key is")),
+            (_, "") => return Err(invalid("tls.key", "must be set when tls.cert is")),
+            (cert, key) => Some(TlsPaths {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            }),
+        };
         let log_json = match self.log.format.as_str() {
             "json" => true,
             "pretty" => false,
@@ -774,6 +818,8 @@ impl FileConfig {
             max_body_bytes: self.http.max_body_bytes,
             workers: self.http.workers,
             trusted_proxies,
+            shutdown_grace_seconds: self.http.shutdown_grace,
+            tls,
             authorize_max_request_bytes: self.authorize.max_request_bytes,
             authorize_pending_per_ip_per_minute: self.authorize.pending_per_ip_per_minute,
             introspection_per_client_per_minute: self.introspection.per_client_per_minute,

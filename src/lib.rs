@@ -193,18 +193,42 @@ async fn not_found() -> Result<actix_web::HttpResponse, error::PageError> {
     Err(error::PageError::not_found())
 }
 
-/// Builds the HTTP server on an already bound listener (tests bind `127.0.0.1:0`).
+/// Builds the HTTP server on an already bound listener (tests bind `127.0.0.1:0`): plain HTTP,
+/// stopped by actix-web's own signal handling or its handle.
 pub fn server(
     state: AppState,
     listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    server_with(state, listener, Listening::default())
+}
+
+/// How [`server_with`] listens, beyond the plain HTTP of [`server`].
+#[derive(Default)]
+pub struct Listening {
+    /// Terminate TLS with this configuration (HTTP/2 and HTTP/1.1 by ALPN).
+    pub tls: Option<rustls::ServerConfig>,
+    /// Stop gracefully when this completes (instead of on actix-web's own signal handling).
+    pub stop: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+/// As [`server`], with TLS and a stop signal; requests in flight get `http.shutdown_grace`
+/// seconds to finish once the server is stopped.
+pub fn server_with(
+    state: AppState,
+    listener: std::net::TcpListener,
+    listening: Listening,
 ) -> std::io::Result<actix_web::dev::Server> {
     let workers = match state.config.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let grace = state.config.shutdown_grace_seconds;
     monitoring::handle();
-    let server = HttpServer::new(move || {
+    let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                http::head::answer_head_as_get,
+            ))
             .wrap(error::framework_errors())
             .wrap(http::headers::security_headers(&state.config))
             .wrap(access_log())
@@ -212,9 +236,15 @@ pub fn server(
             .configure(routes(state.clone()))
     })
     .workers(workers)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(grace);
+    if let Some(stop) = listening.stop {
+        server = server.shutdown_signal(stop);
+    }
+    let server = match listening.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// The access log: actix-web's `Logger`, whose `log` records reach tracing through the bridge

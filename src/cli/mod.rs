@@ -29,6 +29,8 @@ use clap::Parser;
 use std::io::Write;
 use std::path::PathBuf;
 
+pub use serve::ServeArgs;
+
 /// Sesame, an OpenID Connect provider.
 #[derive(Debug, Parser)]
 #[command(name = "sesame", version, about)]
@@ -44,7 +46,7 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Run the server (the default).
-    Serve,
+    Serve(serve::ServeArgs),
     /// Register, list, show and delete APIs (resource servers).
     #[command(subcommand)]
     Api(ApiCommand),
@@ -109,8 +111,11 @@ pub async fn run(cli: Cli) -> i32 {
 
 async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
     let config = Config::load(cli.config.as_deref()).map_err(runtime)?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::serve(config).await,
+    match cli
+        .command
+        .unwrap_or(Command::Serve(serve::ServeArgs::default()))
+    {
+        Command::Serve(args) => serve::serve(config, args).await,
         Command::Config(ConfigCommand::Check) => write_config_check(out, &config).map_err(runtime),
         Command::Healthcheck => healthcheck::healthcheck(config.listen).await,
         Command::Client(command) => {
@@ -148,7 +153,17 @@ mod tests {
     #[test]
     fn command_line_shapes() {
         assert!(parse(&[]).command.is_none(), "no subcommand means serve");
-        assert!(matches!(parse(&["serve"]).command, Some(Command::Serve)));
+        assert!(matches!(
+            parse(&["serve"]).command,
+            Some(Command::Serve(args)) if args == serve::ServeArgs::default()
+        ));
+        assert!(matches!(
+            parse(&["serve", "--dev-tls", "--insecure-dev"]).command,
+            Some(Command::Serve(serve::ServeArgs {
+                dev_tls: true,
+                insecure_dev: true
+            }))
+        ));
         assert!(Cli::try_parse_from(["sesame", "user", "create", "--email", "a@b.c"]).is_err());
         let cli = parse(&["--config", "x.toml", "user", "disable", "a@example.com"]);
         assert_eq!(cli.config, Some(PathBuf::from("x.toml")));

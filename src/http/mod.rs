@@ -3,8 +3,10 @@
 //! address, and the one way an authorization outcome becomes a response.
 
 pub mod cors;
+pub mod head;
 pub mod headers;
 pub mod response_mode;
+pub mod tls;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header::{CONTENT_TYPE, LOCATION};

@@ -29,8 +29,8 @@ use std::time::Duration;
 
 mod apis;
 mod keys;
-mod outbox;
 mod operators;
+mod outbox;
 mod refresh;
 mod reset;
 mod throttle_state;

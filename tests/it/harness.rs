@@ -79,6 +79,8 @@ impl TestServer {
         kek: String,
         customize: impl FnOnce(&mut FileConfig),
     ) -> TestServer {
+        // Any HTTP client a test builds (reqwest's TLS included) needs the rustls provider.
+        install_tls_provider();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local addr").port();
         let issuer = format!("http://127.0.0.1:{port}");
@@ -101,6 +103,46 @@ impl TestServer {
             .await
             .expect("bootstrap");
         let server = sesame::server(state.clone(), listener).expect("server");
+        let handle = server.handle();
+        tokio::spawn(server);
+        let tasks = sesame::start_tasks(&state);
+        TestServer {
+            state,
+            issuer,
+            clock,
+            tasks,
+            handle,
+            _dir: dir,
+        }
+    }
+
+    /// A server speaking only HTTPS with `tls` (its certificate must be valid for
+    /// `localhost`), at the issuer `https://localhost:<ephemeral>`, with the test defaults.
+    pub async fn start_https(tls: rustls::ServerConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        let issuer = format!("https://localhost:{port}");
+        let mut file = FileConfig {
+            issuer: issuer.clone(),
+            listen: format!("127.0.0.1:{port}"),
+            database_url: format!("sqlite://{}/sesame.db", dir.path().display()),
+            kek: Some(Secret::new(new_kek())),
+            kek_file: dir.path().join("kek").display().to_string(),
+            ..FileConfig::default()
+        };
+        file.login.per_ip_per_minute = 10_000;
+        file.http.workers = 1;
+        let config = file.resolve().expect("test configuration resolves");
+        let clock = Arc::new(FixedClock::new(wall_now()));
+        let state = sesame::bootstrap(config, clock.clone())
+            .await
+            .expect("bootstrap");
+        let listening = sesame::Listening {
+            tls: Some(tls),
+            stop: None,
+        };
+        let server = sesame::server_with(state.clone(), listener, listening).expect("server");
         let handle = server.handle();
         tokio::spawn(server);
         let tasks = sesame::start_tasks(&state);
@@ -393,8 +435,15 @@ pub fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
 }
 
+/// Installs aws-lc-rs as the process's rustls provider: reqwest's TLS (used by the HTTPS tests)
+/// has no provider of its own (ring is kept out), and building any client needs one.
+pub fn install_tls_provider() {
+    sesame::http::tls::install_provider();
+}
+
 /// The relying party's HTTP client: no redirects, no cookies.
 pub fn rp_http() -> reqwest::Client {
+    install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -487,6 +536,7 @@ pub struct Person {
 impl Person {
     /// A person with an empty jar.
     pub fn new(issuer: &str) -> Person {
+        install_tls_provider();
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -495,6 +545,24 @@ impl Person {
             .expect("reqwest client");
         Person {
             http,
+            jar,
+            issuer: Url::parse(issuer).expect("issuer URL"),
+        }
+    }
+
+    /// A person with an empty jar whose client `build` finishes (e.g. trusting a test
+    /// certificate); redirects are not followed.
+    pub fn with_client(
+        issuer: &str,
+        build: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+    ) -> Person {
+        install_tls_provider();
+        let jar = Arc::new(Jar::default());
+        let builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone());
+        Person {
+            http: build(builder).build().expect("reqwest client"),
             jar,
             issuer: Url::parse(issuer).expect("issuer URL"),
         }

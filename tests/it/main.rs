@@ -23,6 +23,10 @@ mod tasks;
 mod token_errors;
 mod userinfo;
 
+// Production lifecycle (issue 10, items 1 and 4): HTTPS, SIGHUP reload, graceful shutdown, HEAD.
+mod shutdown;
+mod tls;
+
 // The token lifecycle (issue 8): revocation and introspection.
 mod client_auth;
 // Browser-based clients (CORS) and operator commands (issue 8 items 8 and 6).
