@@ -74,6 +74,10 @@ pub struct ClientCreate {
     /// grant type (a default) and, for `offline_access`, that scope in `--scope`.
     #[arg(long, value_name = "WHEN")]
     pub refresh_tokens: Option<String>,
+    /// Where Sesame POSTs a logout token when a session the client took part in ends
+    /// (OpenID Connect Back-Channel Logout 1.0): https, or http on loopback; no fragment.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
     /// Print `{"client_id":…,"client_secret":…}` for scripts.
     #[arg(long)]
     pub json: bool,
@@ -92,6 +96,7 @@ impl ClientCreate {
             grant_types: self.grant_types.clone(),
             scopes: self.scopes.clone(),
             refresh_tokens: self.refresh_tokens.clone(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
         }
     }
 }
@@ -179,6 +184,7 @@ fn client_json(client: &Client) -> serde_json::Value {
         "grant_types": client.grant_types,
         "allowed_scopes": client.allowed_scopes,
         "refresh_tokens": client.refresh_tokens.as_str(),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
         "created_at": client.created_at,
     })
 }
@@ -243,6 +249,11 @@ pub fn write_client(out: &mut impl Write, client: &Client, json: bool) -> std::i
         out,
         "refresh_tokens:             {}",
         client.refresh_tokens.as_str()
+    )?;
+    writeln!(
+        out,
+        "backchannel_logout_uri:     {}",
+        client.backchannel_logout_uri.as_deref().unwrap_or("-")
     )?;
     writeln!(out, "redirect_uris:")?;
     for uri in &client.redirect_uris {

@@ -233,6 +233,9 @@ pub struct Client {
     pub created_at: UnixTime,
     /// When a code redemption also issues a refresh token.
     pub refresh_tokens: RefreshTokenPolicy,
+    /// Where Sesame POSTs a logout token when a session the client took part in ends
+    /// (OpenID Connect Back-Channel Logout 1.0 §2.2); https, or http on loopback.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// When a client gets a refresh token with the tokens of a code redemption (it must also be
@@ -294,6 +297,7 @@ impl Client {
             first_party: true,
             created_at: 0,
             refresh_tokens: RefreshTokenPolicy::OfflineAccess,
+            backchannel_logout_uri: None,
         }
     }
 }

@@ -508,6 +508,9 @@ struct ClientDoc {
     /// Absent in clients written before refresh tokens: the default policy.
     #[serde(default)]
     refresh_tokens: RefreshTokenPolicy,
+    /// Absent in clients written before back-channel logout, and when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backchannel_logout_uri: Option<String>,
 }
 
 impl From<&Client> for ClientDoc {
@@ -525,6 +528,7 @@ impl From<&Client> for ClientDoc {
             first_party: c.first_party,
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         }
     }
 }
@@ -544,6 +548,7 @@ impl From<ClientDoc> for Client {
             first_party: c.first_party,
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
+            backchannel_logout_uri: c.backchannel_logout_uri,
         }
     }
 }

@@ -245,6 +245,7 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
         refresh_tokens: col::<String>(row, "refresh_tokens")?
             .parse()
             .map_err(corrupt)?,
+        backchannel_logout_uri: col(row, "backchannel_logout_uri")?,
     })
 }
 
@@ -410,8 +411,8 @@ impl ClientStore for SqliteStore {
         sqlx::query(
             "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
              post_logout_redirect_uris, grant_types, allowed_scopes, token_endpoint_auth_method, \
-             public, first_party, created_at, refresh_tokens) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             public, first_party, created_at, refresh_tokens, backchannel_logout_uri) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.client_id.as_str())
         .bind(client.name.as_str())
@@ -425,6 +426,7 @@ impl ClientStore for SqliteStore {
         .bind(client.first_party)
         .bind(client.created_at)
         .bind(client.refresh_tokens.as_str())
+        .bind(client.backchannel_logout_uri.as_deref())
         .execute(&self.pool)
         .await
         .map_err(backend)?;

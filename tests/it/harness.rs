@@ -142,6 +142,7 @@ impl TestServer {
             first_party: spec.first_party,
             created_at: self.now(),
             refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
+            backchannel_logout_uri: None,
         };
         self.state
             .store

@@ -129,6 +129,7 @@ async fn client_credentials_client(store: &dyn Store) -> TestClient {
             first_party: true,
             refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
             created_at: wall_now(),
+            backchannel_logout_uri: None,
         })
         .await
         .expect("create client");

@@ -33,6 +33,7 @@ async fn logout_client(server: &TestServer) -> TestClient {
         first_party: true,
         created_at: server.now(),
         refresh_tokens: RefreshTokenPolicy::Always,
+        backchannel_logout_uri: None,
     };
     server.state.store.create_client(&client).await.unwrap();
     TestClient {

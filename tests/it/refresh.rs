@@ -45,6 +45,7 @@ async fn refresh_client(
         first_party: true,
         created_at: server.now(),
         refresh_tokens: policy,
+        backchannel_logout_uri: None,
     };
     server.state.store.create_client(&client).await.unwrap();
     TestClient {

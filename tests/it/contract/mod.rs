@@ -195,6 +195,7 @@ fn new_client(public: bool, created_at: UnixTime) -> Client {
         first_party: !public,
         created_at,
         refresh_tokens: sesame::model::RefreshTokenPolicy::Always,
+        backchannel_logout_uri: None,
     }
 }
 
