@@ -52,6 +52,7 @@ use std::time::Duration;
 
 mod keys;
 use keys::KeyDoc;
+mod backchannel;
 mod outbox;
 mod refresh;
 mod reset;

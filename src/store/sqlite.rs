@@ -27,6 +27,7 @@ use sqlx::{Row, Sqlite};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod backchannel;
 mod keys;
 mod outbox;
 mod refresh;

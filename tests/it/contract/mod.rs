@@ -95,6 +95,8 @@ mod refresh;
 // The outbox and password reset (issue 9).
 mod outbox;
 mod reset;
+// Back-channel logout (issue 8).
+mod backchannel;
 
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -105,7 +107,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .chain(throttle_state::TESTS)
         .chain(refresh::TESTS)
         .chain(outbox::TESTS)
-        .chain(reset::TESTS);
+        .chain(reset::TESTS)
+        .chain(backchannel::TESTS);
     let count = all.clone().count();
     for (name, test) in all {
         // Each test runs as its own task so one failure does not hide the others.
