@@ -39,3 +39,5 @@ mod outage;
 mod throttling;
 // Password reset by email and the mail outbox (issue 9).
 mod password_reset;
+// Back-channel logout (issue 8 item 5).
+mod backchannel;
