@@ -35,6 +35,9 @@ pub struct ClientRegistration {
     /// Origins (`scheme://host[:port]`) that may call the token, userinfo and revocation
     /// endpoints from a browser (CORS), beyond those of the redirect URIs.
     pub allowed_origins: Vec<String>,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0 §2.2), if
+    /// anywhere.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A registration rule that was broken. The messages name the `client create` options, the
@@ -60,6 +63,8 @@ pub enum RegistrationError {
     RefreshTokenWithoutCode,
     #[error("allowed origin '{origin}' is not allowed: {reason}")]
     AllowedOrigin { origin: String, reason: String },
+    #[error("--backchannel-logout-uri '{uri}' is not allowed: {reason}")]
+    BackchannelLogoutUri { uri: String, reason: String },
     #[error("{0}")]
     Scope(#[from] InvalidScope),
     #[error("--scope must name at least one scope")]
@@ -121,6 +126,14 @@ pub fn build_client(
             reason,
         })?;
     }
+    if let Some(uri) = &r.backchannel_logout_uri {
+        validate_backchannel_logout_uri(uri).map_err(|reason| {
+            RegistrationError::BackchannelLogoutUri {
+                uri: uri.clone(),
+                reason,
+            }
+        })?;
+    }
     let allowed_scopes = parse_scopes(&r.scopes)?;
     let token_endpoint_auth_method =
         auth_method(r.public, r.token_endpoint_auth_method.as_deref())?;
@@ -148,7 +161,31 @@ pub fn build_client(
         created_at: now,
         refresh_tokens,
         allowed_origins: dedup(r.allowed_origins.clone()),
+        backchannel_logout_uri: r.backchannel_logout_uri.clone(),
     })
+}
+
+/// Checks a back-channel logout URI (Back-Channel Logout 1.0 §2.2: an absolute URI, no
+/// fragment, https unless it is a loopback test receiver). Sesame POSTs to it from the
+/// server side, so a private-use scheme makes no sense here.
+pub fn validate_backchannel_logout_uri(raw: &str) -> Result<(), String> {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains whitespace or control characters".into());
+    }
+    if raw.contains('#') {
+        return Err("it must not have a fragment (Back-Channel Logout 1.0 §2.2)".into());
+    }
+    let url = Url::parse(raw).map_err(|e| format!("it is not an absolute URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it must not contain user info".into());
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => Ok(()),
+        ("http", Some(Host::Ipv4(ip))) if IpAddr::V4(ip).is_loopback() => Ok(()),
+        ("http", Some(Host::Ipv6(ip))) if IpAddr::V6(ip).is_loopback() => Ok(()),
+        ("http", Some(Host::Domain("localhost"))) => Ok(()),
+        _ => Err("it must be https (http only for loopback hosts)".into()),
+    }
 }
 
 /// The token-endpoint authentication method: `none` for public clients; for confidential ones
@@ -655,5 +692,43 @@ mod tests {
         };
         let client = build_client(&r, "cid".into(), Some(&Secret::new("x")), 0).unwrap();
         assert_eq!(client.redirect_uris, strings(&["https://a.example/cb"]));
+    }
+
+    #[test]
+    fn a_backchannel_logout_uri_must_be_https_or_loopback_http_without_fragment() {
+        let build = |uri: &str| {
+            build_client(
+                &ClientRegistration {
+                    backchannel_logout_uri: Some(uri.to_string()),
+                    ..web_app()
+                },
+                "cid".into(),
+                Some(&Secret::new("s")),
+                0,
+            )
+        };
+        for good in [
+            "https://rp.example/bcl",
+            "http://127.0.0.1:8080/bcl",
+            "http://localhost/bcl",
+        ] {
+            let client = build(good).unwrap();
+            assert_eq!(client.backchannel_logout_uri.as_deref(), Some(good));
+        }
+        for bad in [
+            "http://rp.example/bcl",
+            "https://rp.example/bcl#frag",
+            "com.example.app:/bcl",
+            "/relative",
+            "https://user:pw@rp.example/bcl",
+        ] {
+            assert!(
+                matches!(
+                    build(bad),
+                    Err(RegistrationError::BackchannelLogoutUri { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 }

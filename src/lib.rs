@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod apis;
 pub mod authorization;
+pub mod backchannel;
 pub mod cli;
 pub mod clients;
 pub mod clock;
@@ -86,7 +87,7 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
         clock.clone(),
     ));
     let discovery = oauth::discovery::render(&config).into();
-    let (deliveries, password_reset) = mail_services(&config, &store, &accounts, seal)?;
+    let (deliveries, password_reset) = mail_services(&config, &store, &accounts, &keys, seal)?;
     let reset_limits = Arc::new(state::ResetLimits {
         per_email: rate_limit::KeyedLimit::per_hour(
             config.password_reset_per_email_per_hour,
@@ -114,11 +115,13 @@ pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState
 }
 
 /// The mailer (SMTP, or files when none is configured), the outbox service that delivers
-/// through it, and the password-reset service that enqueues mail.
+/// through it (and back-channel logout notices), and the password-reset service that enqueues
+/// mail.
 fn mail_services(
     config: &Config,
     store: &Arc<dyn store::Store>,
     accounts: &Arc<accounts::Accounts>,
+    keys: &Arc<keys::KeyManager>,
     seal: Arc<outbox::PayloadSeal>,
 ) -> Result<(Arc<outbox::Deliveries>, Arc<accounts::reset::PasswordReset>), StartupError> {
     let mailer = Arc::new(mail::Mailer::new(&mail::MailSettings {
@@ -153,6 +156,12 @@ fn mail_services(
         vec![
             password_reset.clone() as Arc<dyn outbox::Deliverer>,
             mailer as Arc<dyn outbox::Deliverer>,
+            // Back-channel logout notices (OpenID Connect Back-Channel Logout 1.0).
+            Arc::new(backchannel::BackchannelDeliverer::new(
+                store.clone(),
+                keys.clone(),
+                config.issuer.clone(),
+            )) as Arc<dyn outbox::Deliverer>,
         ],
         policy,
         doorbell,

@@ -90,6 +90,10 @@ pub struct ClientCreate {
     /// always allowed (repeat for several).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// Where Sesame POSTs a logout token when a session the client took part in ends
+    /// (OpenID Connect Back-Channel Logout 1.0): https, or http on loopback; no fragment.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
     /// Print `{"client_id":…,"client_secret":…}` for scripts.
     #[arg(long)]
     pub json: bool,
@@ -109,6 +113,7 @@ impl ClientCreate {
             scopes: self.scopes.clone(),
             refresh_tokens: self.refresh_tokens.clone(),
             allowed_origins: self.allowed_origins.clone(),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
         }
     }
 }
@@ -243,6 +248,7 @@ pub(super) fn client_json(client: &Client) -> serde_json::Value {
         "refresh_tokens": client.refresh_tokens.as_str(),
         "allowed_origins": client.allowed_origins,
         "cors_origins": crate::clients::cors_origins(client),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
         "created_at": client.created_at,
     })
 }
@@ -307,6 +313,11 @@ pub fn write_client(out: &mut impl Write, client: &Client, json: bool) -> std::i
         out,
         "refresh_tokens:             {}",
         client.refresh_tokens.as_str()
+    )?;
+    writeln!(
+        out,
+        "backchannel_logout_uri:     {}",
+        client.backchannel_logout_uri.as_deref().unwrap_or("-")
     )?;
     writeln!(out, "redirect_uris:")?;
     for uri in &client.redirect_uris {

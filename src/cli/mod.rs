@@ -10,6 +10,7 @@
 mod api;
 mod client;
 mod config;
+mod deliveries;
 mod healthcheck;
 mod keys;
 mod mail;
@@ -19,6 +20,7 @@ mod user;
 pub use api::{ApiCommand, write_api, write_apis};
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
+pub use deliveries::DeliveriesCommand;
 pub use keys::{KeysCommand, write_keys};
 pub use mail::{MailCommand, write_mail_status};
 pub use user::{UserCommand, password_from_stdin_text, write_users};
@@ -68,6 +70,9 @@ pub enum Command {
     /// Watch the mail outbox.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Watch the durable outbox: every kind of delivery (mail, back-channel logout).
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
 }
 
 /// Why a command failed; decides the exit code.
@@ -137,6 +142,10 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Mail(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             mail::mail_command(command, store.as_ref(), out).await
+        }
+        Command::Deliveries(command) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            deliveries::deliveries_command(command, store.as_ref(), out).await
         }
     }
 }

@@ -238,6 +238,9 @@ pub struct Client {
     /// Origins (`scheme://host[:port]`) registered for browser calls (CORS) beyond those of
     /// the redirect URIs (`crate::clients::cors_origins` gives both).
     pub allowed_origins: Vec<String>,
+    /// Where Sesame POSTs a logout token when a session the client took part in ends
+    /// (OpenID Connect Back-Channel Logout 1.0 §2.2); https, or http on loopback.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// When a client gets a refresh token with the tokens of a code redemption (it must also be
@@ -300,6 +303,7 @@ impl Client {
             created_at: 0,
             refresh_tokens: RefreshTokenPolicy::OfflineAccess,
             allowed_origins: vec![],
+            backchannel_logout_uri: None,
         }
     }
 }

@@ -42,6 +42,9 @@ pub fn render(config: &Config) -> Vec<u8> {
         "revocation_endpoint": format!("{issuer}/revoke"),
         "introspection_endpoint": format!("{issuer}/introspect"),
         "end_session_endpoint": format!("{issuer}/logout"),
+        // Back-Channel Logout 1.0 §2.1: logout tokens are POSTed, and always carry `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "jwks_uri": format!("{issuer}/jwks"),
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
@@ -94,6 +97,8 @@ mod tests {
         assert_eq!(doc["claims_parameter_supported"], true);
         assert_eq!(doc["revocation_endpoint"], "http://127.0.0.1:8080/revoke");
         assert_eq!(doc["end_session_endpoint"], "http://127.0.0.1:8080/logout");
+        assert_eq!(doc["backchannel_logout_supported"], true);
+        assert_eq!(doc["backchannel_logout_session_supported"], true);
         assert_eq!(
             doc["introspection_endpoint"],
             "http://127.0.0.1:8080/introspect"

@@ -9,8 +9,9 @@
 //! person to confirm, in a form whose token is bound to the session (so a third-party page
 //! cannot sign people out). Ending the session deletes it, clears the cookie, and revokes the
 //! tokens bound to it: every grant made in it that was not for `offline_access` (its refresh
-//! tokens and access tokens). Then the person goes back to the client with `state`, or sees
-//! the signed-out page.
+//! tokens and access tokens), after queuing a back-channel logout notice for each client of the
+//! session that registered a `backchannel_logout_uri`. Then the person goes back to the client
+//! with `state`, or sees the signed-out page.
 
 use crate::clock::UnixTime;
 use crate::error::{PageError, page};
@@ -150,6 +151,32 @@ pub async fn end_session(
     Ok(())
 }
 
+/// Queues a back-channel logout notice for each client of `session` that registered a
+/// `backchannel_logout_uri` (Back-Channel Logout 1.0), before the session ends (see
+/// [`crate::backchannel::enqueue_session_logout`] for why first), and rings the outbox. A
+/// failure is logged and never stops the person's logout.
+async fn notify_relying_parties(state: &AppState, session: &Session) {
+    let deliveries = &state.deliveries;
+    match crate::backchannel::enqueue_session_logout(
+        state.store.as_ref(),
+        deliveries.seal(),
+        session,
+        state.now(),
+        deliveries.policy().deadline,
+    )
+    .await
+    {
+        Ok(0) => {}
+        Ok(queued) => {
+            tracing::info!(sid = %session.sid, queued, "back-channel logout notices queued");
+            deliveries.kick();
+        }
+        Err(e) => {
+            tracing::error!(sid = %session.sid, error = %e, "could not queue back-channel logout notices")
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ConfirmPage<'a> {
     confirm: String,
@@ -209,6 +236,7 @@ pub async fn handle(
         }
         return Ok(response);
     }
+    notify_relying_parties(&state, &session).await;
     end_session(
         state.store.as_ref(),
         &session,

@@ -251,6 +251,11 @@ impl Deliveries {
         self.policy
     }
 
+    /// The seal producers use for the payloads they enqueue (back-channel logout notices).
+    pub fn seal(&self) -> &PayloadSeal {
+        &self.seal
+    }
+
     /// Says that something was enqueued, so the worker runs now rather than at its next period.
     pub fn kick(&self) {
         self.doorbell.ring();

@@ -525,6 +525,16 @@ pub trait OperatorStore {
     async fn client_code_grants(&self, client_id: &str) -> StoreResult<Vec<String>>;
 }
 
+/// Back-channel logout (issue 8): which clients took part in a session, so that ending it can
+/// notify each one that registered a `backchannel_logout_uri`.
+#[async_trait]
+pub trait SessionClientsStore {
+    /// The distinct client ids that redeemed a code issued in session `sid`, or hold a refresh
+    /// family started in it; sorted. Read from the codes and families as stored (a redeemed
+    /// code is kept while the access token it issued lives; a family while it lives).
+    async fn session_clients(&self, sid: &str) -> StoreResult<Vec<String>>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -544,6 +554,7 @@ pub trait Store:
     + ResetStore
     + ApiStore
     + OperatorStore
+    + SessionClientsStore
     + Send
     + Sync
 {

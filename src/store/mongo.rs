@@ -53,6 +53,7 @@ use std::time::Duration;
 mod apis;
 mod keys;
 use keys::KeyDoc;
+mod backchannel;
 mod operators;
 mod outbox;
 mod refresh;
@@ -515,6 +516,9 @@ struct ClientDoc {
     /// Absent in clients written before CORS: none beyond the redirect URIs' origins.
     #[serde(default)]
     allowed_origins: Vec<String>,
+    /// Absent in clients written before back-channel logout, and when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backchannel_logout_uri: Option<String>,
 }
 
 impl From<&Client> for ClientDoc {
@@ -533,6 +537,7 @@ impl From<&Client> for ClientDoc {
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
             allowed_origins: c.allowed_origins.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
         }
     }
 }
@@ -553,6 +558,7 @@ impl From<ClientDoc> for Client {
             created_at: c.created_at,
             refresh_tokens: c.refresh_tokens,
             allowed_origins: c.allowed_origins,
+            backchannel_logout_uri: c.backchannel_logout_uri,
         }
     }
 }

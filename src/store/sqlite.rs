@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod apis;
+mod backchannel;
 mod keys;
 mod operators;
 mod outbox;
@@ -249,6 +250,7 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
             .parse()
             .map_err(corrupt)?,
         allowed_origins: from_json(&col::<String>(row, "allowed_origins")?)?,
+        backchannel_logout_uri: col(row, "backchannel_logout_uri")?,
     })
 }
 
@@ -414,8 +416,9 @@ impl ClientStore for SqliteStore {
         sqlx::query(
             "INSERT INTO clients (client_id, name, secret_hash, redirect_uris, \
              post_logout_redirect_uris, grant_types, allowed_scopes, token_endpoint_auth_method, \
-             public, first_party, created_at, refresh_tokens, allowed_origins) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             public, first_party, created_at, refresh_tokens, allowed_origins, \
+             backchannel_logout_uri) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(client.client_id.as_str())
         .bind(client.name.as_str())
@@ -430,6 +433,7 @@ impl ClientStore for SqliteStore {
         .bind(client.created_at)
         .bind(client.refresh_tokens.as_str())
         .bind(to_json(&client.allowed_origins)?)
+        .bind(client.backchannel_logout_uri.as_deref())
         .execute(&self.pool)
         .await
         .map_err(backend)?;

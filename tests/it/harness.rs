@@ -185,6 +185,7 @@ impl TestServer {
             created_at: self.now(),
             refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
             allowed_origins: spec.allowed_origins.clone(),
+            backchannel_logout_uri: None,
         };
         self.state
             .store

@@ -130,6 +130,7 @@ async fn client_credentials_client(store: &dyn Store) -> TestClient {
             refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
             allowed_origins: vec![],
             created_at: wall_now(),
+            backchannel_logout_uri: None,
         })
         .await
         .expect("create client");

@@ -34,6 +34,7 @@ async fn logout_client(server: &TestServer) -> TestClient {
         created_at: server.now(),
         refresh_tokens: RefreshTokenPolicy::Always,
         allowed_origins: vec![],
+        backchannel_logout_uri: None,
     };
     server.state.store.create_client(&client).await.unwrap();
     TestClient {

@@ -49,3 +49,5 @@ mod password_reset;
 
 // APIs as resource servers, RFC 8707 resource indicators (issue 12).
 mod apis;
+// Back-channel logout (issue 8 item 5).
+mod backchannel;

@@ -46,6 +46,7 @@ async fn refresh_client(
         created_at: server.now(),
         refresh_tokens: policy,
         allowed_origins: vec![],
+        backchannel_logout_uri: None,
     };
     server.state.store.create_client(&client).await.unwrap();
     TestClient {

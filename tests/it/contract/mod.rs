@@ -99,6 +99,8 @@ mod reset;
 mod apis;
 // Operator commands and CORS origins (issue 8 items 6 and 8).
 mod operators;
+// Back-channel logout (issue 8).
+mod backchannel;
 
 /// Runs every contract test against `store`, then panics listing the ones that failed.
 pub async fn run_all(store: Arc<dyn Store>) {
@@ -111,7 +113,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .chain(outbox::TESTS)
         .chain(reset::TESTS)
         .chain(apis::TESTS)
-        .chain(operators::TESTS);
+        .chain(operators::TESTS)
+        .chain(backchannel::TESTS);
     let count = all.clone().count();
     for (name, test) in all {
         // Each test runs as its own task so one failure does not hide the others.
@@ -202,6 +205,7 @@ fn new_client(public: bool, created_at: UnixTime) -> Client {
         created_at,
         refresh_tokens: sesame::model::RefreshTokenPolicy::Always,
         allowed_origins: vec![],
+        backchannel_logout_uri: None,
     }
 }
 
