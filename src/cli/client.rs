@@ -122,6 +122,14 @@ pub(super) async fn client_command(
                 SystemClock.now(),
             )?;
             store.create_client(&client).await.map_err(runtime)?;
+            crate::audit::record(
+                store,
+                SystemClock.now(),
+                crate::audit::AuditEvent::ClientCreated {
+                    client_id: client.client_id.clone(),
+                },
+            )
+            .await;
             write_client_created(out, &client, secret.as_ref(), args.json).map_err(runtime)
         }
         ClientCommand::List { json } => {
@@ -135,6 +143,14 @@ pub(super) async fn client_command(
         },
         ClientCommand::Delete { client_id } => {
             if store.delete_client(&client_id).await.map_err(runtime)? {
+                crate::audit::record(
+                    store,
+                    SystemClock.now(),
+                    crate::audit::AuditEvent::ClientDeleted {
+                        client_id: client_id.clone(),
+                    },
+                )
+                .await;
                 writeln!(out, "deleted client {client_id}").map_err(runtime)
             } else {
                 Err(CliError::Runtime(format!("no client '{client_id}'")))

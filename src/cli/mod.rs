@@ -7,6 +7,7 @@
 //! once, to stdout, and never logged. The commands parse arguments, call the library and print:
 //! the rules live in the library (e.g. [`crate::clients`] for client registration).
 
+mod audit;
 mod client;
 mod config;
 mod healthcheck;
@@ -14,6 +15,7 @@ mod keys;
 mod serve;
 mod user;
 
+pub use audit::{AuditArgs, write_audit};
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
 pub use keys::{KeysCommand, write_keys};
@@ -56,6 +58,8 @@ pub enum Command {
     /// List, rotate, revoke and rewrap the signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Read the audit trail of security events.
+    Audit(AuditArgs),
 }
 
 /// Why a command failed; decides the exit code.
@@ -99,6 +103,7 @@ pub async fn run(cli: Cli) -> i32 {
 
 async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
     let config = Config::load(cli.config.as_deref()).map_err(runtime)?;
+    crate::audit::set_retention(config.audit_retention);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(config).await,
         Command::Config(ConfigCommand::Check) => write_config_check(out, &config).map_err(runtime),
@@ -114,6 +119,10 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Keys(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             keys::keys_command(command, store, &config, out).await
+        }
+        Command::Audit(args) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            audit::audit_command(args, store.as_ref(), out).await
         }
     }
 }

@@ -3,6 +3,7 @@
 //! address, and the one way an authorization outcome becomes a response.
 
 pub mod headers;
+pub mod request_id;
 pub mod response_mode;
 
 use actix_web::cookie::{Cookie, SameSite};

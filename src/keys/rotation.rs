@@ -194,6 +194,14 @@ impl KeyManager {
             }
             for action in actions {
                 if self.apply(&action, now).await? {
+                    if let Action::Activate { kid } = &action {
+                        crate::audit::record(
+                            &*self.store,
+                            now,
+                            crate::audit::AuditEvent::KeyRotated { kid: kid.clone() },
+                        )
+                        .await;
+                    }
                     done.push(action);
                 }
             }
@@ -291,6 +299,14 @@ impl KeyManager {
                 None,
             )
             .await?;
+        crate::audit::record(
+            &*self.store,
+            now,
+            crate::audit::AuditEvent::KeyRotated {
+                kid: promoted.clone(),
+            },
+        )
+        .await;
         let mut retired = Vec::new();
         for key in self.store.signing_keys().await? {
             if key.state == KeyState::Active
@@ -360,6 +376,14 @@ impl KeyManager {
             return Err(RevokeError::AlreadyRevoked(kid.to_string()));
         }
         tracing::warn!(kid, "signing key revoked");
+        crate::audit::record(
+            &*self.store,
+            now,
+            crate::audit::AuditEvent::KeyRevoked {
+                kid: kid.to_owned(),
+            },
+        )
+        .await;
         self.reload().await?;
         Ok(())
     }

@@ -9,9 +9,9 @@
 
 use crate::clock::UnixTime;
 use crate::model::{
-    AuthorizationCode, AuthorizationRequest, Client, CodeRedemption, Consent, KeyState, KeyUsage,
-    PlannedToken, RefreshFamily, RefreshRotation, Scope, Session, SigningKey, Throttle, User,
-    UserId,
+    AuditQuery, AuditRecord, AuthorizationCode, AuthorizationRequest, Client, CodeRedemption,
+    Consent, KeyState, KeyUsage, PlannedToken, RefreshFamily, RefreshRotation, Scope, Session,
+    SigningKey, Throttle, User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -389,6 +389,21 @@ pub trait ThrottleStateStore {
     async fn throttle_state(&self, key: &str) -> StoreResult<Option<Throttle>>;
 }
 
+/// The audit trail (issue 10): security events, appended and never changed, read by user,
+/// client and time, deleted after their retention. Implemented in `sqlite/audit.rs` and
+/// `mongo/audit.rs` (where a TTL index on the entry's expiry also deletes it).
+#[async_trait]
+pub trait AuditStore {
+    /// Appends one entry; one insert.
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// The entries matching `query`, oldest first (the newest `query.limit` of them when a
+    /// limit is given); entries recorded at the same second keep their order of appending.
+    async fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes the entries recorded before `before` (now minus the retention) or whose own
+    /// expiry has passed at `now`; returns how many went.
+    async fn purge_audit(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -404,6 +419,7 @@ pub trait Store:
     + ThrottleStateStore
     + RefreshTokenStore
     + GrantDenyList
+    + AuditStore
     + Send
     + Sync
 {

@@ -50,6 +50,7 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod audit;
 mod keys;
 use keys::KeyDoc;
 mod refresh;
@@ -308,6 +309,7 @@ impl MongoStore {
                 .map_err(backend)?;
         }
         refresh::create_indexes(db).await?;
+        audit::create_indexes(db).await?;
         Ok(())
     }
 }

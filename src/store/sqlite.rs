@@ -27,6 +27,7 @@ use sqlx::{Row, Sqlite};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod audit;
 mod keys;
 mod refresh;
 mod throttle_state;

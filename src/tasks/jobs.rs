@@ -42,7 +42,11 @@ impl Job for Purge {
         let rows = self
             .store
             .purge_expired(now, now - Self::THROTTLE_IDLE_SECONDS)
-            .await?;
+            .await?
+            + self
+                .store
+                .purge_audit(now - crate::audit::retention(), now)
+                .await?;
         if rows > 0 {
             tracing::debug!(rows, "purged expired rows");
         }

@@ -37,3 +37,7 @@ mod outage;
 
 // Login throttling that fits real traffic (issue 9, item 5).
 mod throttling;
+
+// Operations (issue 10): the audit trail, request ids and the secret scan of the logs.
+mod audit;
+mod request_ids;

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 // Signing-key lifecycle and usage (issue 7).
 mod keys;
 mod throttle_state;
+// The audit trail (issue 10).
+mod audit;
 
 /// The instant every test treats as "now".
 pub const NOW: UnixTime = 1_700_000_000;
@@ -100,6 +102,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .iter()
         .chain(keys::TESTS)
         .chain(throttle_state::TESTS)
+        .chain(audit::TESTS)
         .chain(refresh::TESTS)
     {
         // Each test runs as its own task so one failure does not hide the others.
@@ -119,7 +122,11 @@ pub async fn run_all(store: Arc<dyn Store>) {
         failed.is_empty(),
         "{} of {} store contract tests failed:\n  {}",
         failed.len(),
-        TESTS.len() + keys::TESTS.len() + throttle_state::TESTS.len() + refresh::TESTS.len(),
+        TESTS.len()
+            + keys::TESTS.len()
+            + throttle_state::TESTS.len()
+            + refresh::TESTS.len()
+            + audit::TESTS.len(),
         failed.join("\n  ")
     );
 }
