@@ -40,4 +40,5 @@ mod throttling;
 
 // Operations (issue 10): the audit trail, request ids and the secret scan of the logs.
 mod audit;
+mod logging;
 mod request_ids;
