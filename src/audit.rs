@@ -28,14 +28,7 @@ pub fn retention() -> i64 {
     RETENTION.load(Ordering::Relaxed)
 }
 
-/// Logins by outcome (`success`, `bad_credentials`, `throttled`).
-pub const LOGINS: &str = "sesame_logins_total";
-/// Refresh-token reuse detected (a grant revoked for it).
-pub const REFRESH_REUSE: &str = "sesame_refresh_token_reuse_total";
-/// Tokens revoked at `/revoke`, by kind (`access_token`, `refresh_token`).
-pub const REVOCATIONS: &str = "sesame_revocations_total";
-/// Audit entries that could not be stored.
-pub const AUDIT_FAILURES: &str = "sesame_audit_write_failures_total";
+use crate::measure::{AUDIT_FAILURES, LOGINS, REFRESH_REUSE, REVOCATIONS};
 
 /// A security event.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod measure;
 pub mod model;
 pub mod monitoring;
 pub mod oauth;

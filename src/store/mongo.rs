@@ -327,8 +327,10 @@ mod index {
 /// else a backend failure.
 fn backend(error: mongodb::error::Error) -> StoreError {
     if is_outage(&error) {
+        crate::measure::store_error("unavailable");
         return StoreError::unavailable(error);
     }
+    crate::measure::store_error("backend");
     StoreError::Backend(Box::new(error))
 }
 
@@ -367,6 +369,7 @@ fn is_outage(error: &mongodb::error::Error) -> bool {
 }
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    crate::measure::store_error("corrupt");
     StoreError::Corrupt(error.to_string())
 }
 

@@ -149,6 +149,7 @@ impl Job for KeyRotation {
         for action in self.keys.rotate_due(now).await? {
             tracing::info!(?action, "key rotation step");
         }
+        self.keys.record_schedule(now).await?;
         Ok(())
     }
 }
