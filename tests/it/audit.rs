@@ -200,7 +200,12 @@ async fn every_hooked_security_event_leaves_an_audit_entry_that_sesame_audit_rea
         .expect("client_id")
         .to_string();
     ok(
-        sesame(&database_url, &path, &["client", "delete", &short_lived]),
+        // `--`: a generated id may begin with `-`.
+        sesame(
+            &database_url,
+            &path,
+            &["client", "delete", "--", &short_lived],
+        ),
         "client delete",
     );
     ok(
@@ -237,7 +242,7 @@ async fn every_hooked_security_event_leaves_an_audit_entry_that_sesame_audit_rea
     let short = kinds(&audit_cli(
         &database_url,
         &path,
-        &["--client", &short_lived],
+        &[&format!("--client={short_lived}")],
     ));
     assert_eq!(
         short,
