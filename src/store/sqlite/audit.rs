@@ -79,3 +79,38 @@ impl AuditStore for SqliteStore {
         Ok(done.rows_affected())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::StoreError;
+
+    /// Store errors are counted by kind as the driver's errors are mapped; a uniqueness
+    /// conflict is an answer, not an error, and is not counted.
+    #[test]
+    fn store_errors_are_counted_by_kind() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            assert!(matches!(
+                super::backend(sqlx::Error::PoolTimedOut),
+                StoreError::Unavailable(_)
+            ));
+            assert!(matches!(
+                super::backend(sqlx::Error::RowNotFound),
+                StoreError::Backend(_)
+            ));
+            assert!(matches!(
+                super::super::corrupt("bad row"),
+                StoreError::Corrupt(_)
+            ));
+        });
+        let text = handle.render();
+        for kind in ["unavailable", "backend", "corrupt"] {
+            assert!(
+                text.lines()
+                    .any(|l| l == format!("sesame_store_errors_total{{kind=\"{kind}\"}} 1")),
+                "{kind} counted once:\n{text}"
+            );
+        }
+    }
+}
