@@ -71,6 +71,23 @@ pub struct FileConfig {
     pub store: StoreFile,
     pub mail: MailFile,
     pub password_reset: PasswordResetFile,
+    pub audit: AuditFile,
+}
+
+/// `[audit]`: the audit trail of security events (issue 10).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditFile {
+    /// How long an entry is kept, seconds (at least a day, at most ten years).
+    pub retention: i64,
+}
+
+impl Default for AuditFile {
+    fn default() -> Self {
+        Self {
+            retention: 90 * DAY,
+        }
+    }
 }
 
 /// `[keys]`: signing-key rotation (see `keys::rotation`).
@@ -295,6 +312,7 @@ impl Default for FileConfig {
             store: StoreFile::default(),
             mail: MailFile::default(),
             password_reset: PasswordResetFile::default(),
+            audit: AuditFile::default(),
         }
     }
 }
@@ -441,6 +459,8 @@ pub struct Config {
     pub log_level: String,
     /// How long start-up retries an unreachable database before giving up.
     pub store_connect_timeout: std::time::Duration,
+    /// How long audit entries are kept, seconds (`audit.retention`).
+    pub audit_retention: i64,
     /// Kubernetes service-link variables (`SESAME_PORT…`, `SESAME_SERVICE_…`); ignored, and
     /// logged at start-up.
     pub ignored_env: Vec<String>,
@@ -828,6 +848,16 @@ impl FileConfig {
             log_json,
             log_level: self.log.level,
             store_connect_timeout: std::time::Duration::from_secs(self.store.connect_timeout),
+            audit_retention: {
+                let r = self.audit.retention;
+                if !(DAY..=10 * 365 * DAY).contains(&r) {
+                    return Err(invalid(
+                        "audit.retention",
+                        format!("{r} is not between {DAY} (a day) and ten years, in seconds"),
+                    ));
+                }
+                r
+            },
             ignored_env: Vec::new(),
             smtp_url,
             smtp_password_file: self

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod apis;
+pub mod audit;
 pub mod authorization;
 pub mod backchannel;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod measure;
 pub mod model;
 pub mod monitoring;
 pub mod oauth;
@@ -58,6 +60,7 @@ pub enum StartupError {
 /// shared state.
 pub async fn bootstrap(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartupError> {
     let store = store::open_patiently(&config.database_url, config.store_connect_timeout).await?;
+    audit::set_retention(config.audit_retention);
     let kek = match &config.kek {
         Some(k) => keys::Kek::from_base64(k.expose())?,
         None => keys::Kek::load_or_create(&config.kek_file)?,
@@ -240,6 +243,7 @@ pub fn server_with(
             ))
             .wrap(error::framework_errors())
             .wrap(http::headers::security_headers(&state.config))
+            .wrap(actix_web::middleware::from_fn(http::request_id::assign))
             .wrap(access_log())
             .wrap(actix_web::middleware::from_fn(monitoring::record_request))
             .configure(routes(state.clone()))
@@ -258,10 +262,10 @@ pub fn server_with(
 
 /// The access log: actix-web's `Logger`, whose `log` records reach tracing through the bridge
 /// `telemetry::init_tracing` installs. One line per request (peer, method, path, status,
-/// size, duration), never the query string, which can carry codes and tokens; health checks
+/// size, duration, request id), never the query string, which can carry codes and tokens; health checks
 /// are left out.
 fn access_log() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+    actix_web::middleware::Logger::new(r#"%a "%{method}xi %U" %s %b %Dms %{x-request-id}o"#)
         .custom_request_replace("method", |req| req.method().to_string())
         .exclude("/healthz")
 }

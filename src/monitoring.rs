@@ -59,6 +59,7 @@ fn describe() {
         metrics::Unit::Seconds,
         "HTTP request latency, by route pattern and method"
     );
+    crate::measure::describe();
 }
 
 /// Folds recorded histogram samples into their buckets every few seconds, for as long as the

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod reset;
 pub mod throttle;
 
+use crate::audit::AuditEvent;
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::model::{User, UserId};
@@ -182,6 +183,48 @@ impl Accounts {
     /// password against the account and the address, a correct one clears the account's
     /// failures. A correct password never counts as a failure.
     pub async fn authenticate(
+        &self,
+        email: &str,
+        password: &Secret,
+        ip: Option<IpAddr>,
+        now: UnixTime,
+    ) -> Result<User, LoginError> {
+        let result = self.authenticate_unaudited(email, password, ip, now).await;
+        let event = match &result {
+            Ok(user) => Some(AuditEvent::LoginSucceeded {
+                user_id: user.id.clone(),
+                ip,
+            }),
+            Err(LoginError::InvalidCredentials) => Some(AuditEvent::LoginFailed {
+                user_id: self.user_id_of(email).await,
+                ip,
+            }),
+            Err(LoginError::Throttled { .. }) => Some(AuditEvent::LoginThrottled {
+                user_id: self.user_id_of(email).await,
+                ip,
+            }),
+            Err(_) => None,
+        };
+        if let Some(event) = event {
+            crate::audit::record(&*self.store, now, event).await;
+        }
+        result
+    }
+
+    /// The id of the account `email` names, if any, for the audit trail (a failed lookup is
+    /// no id: auditing never fails a login).
+    async fn user_id_of(&self, email: &str) -> Option<UserId> {
+        let email = normalize_email(email).ok()?;
+        self.store
+            .user_by_email(&email)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.id)
+    }
+
+    /// [`Accounts::authenticate`] without its audit entry.
+    async fn authenticate_unaudited(
         &self,
         email: &str,
         password: &Secret,

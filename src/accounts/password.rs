@@ -76,14 +76,18 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
+        let waiting = crate::measure::InGauge::waiting();
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HashError::Unavailable)?;
+        drop(waiting);
+        let running = crate::measure::InGauge::running();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _running = running;
             work()
         })
         .await

@@ -215,6 +215,16 @@ impl Authorizer<'_> {
         self.store
             .grant_consent(&user.id, &request.client_id, &request.scope, self.now)
             .await?;
+        crate::audit::record(
+            self.store,
+            self.now,
+            crate::audit::AuditEvent::ConsentGranted {
+                user_id: user.id.clone(),
+                client_id: request.client_id.clone(),
+                scope: request.scope.to_string(),
+            },
+        )
+        .await;
         self.issue_code(request, session, user).await
     }
 

@@ -63,6 +63,7 @@ pub struct ApiCreate {
 #[derive(Debug, clap::Args)]
 pub struct AllowApi {
     /// The client.
+    #[arg(allow_hyphen_values = true)]
     pub client_id: String,
     /// The API's identifier.
     #[arg(long, value_name = "URI")]

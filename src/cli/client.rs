@@ -24,21 +24,30 @@ pub enum ClientCommand {
     },
     /// Show one client.
     Show {
+        /// The client (generated ids may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Delete a client.
-    Delete { client_id: String },
+    Delete {
+        /// The client.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Let the client ask tokens for an API, with these of its scopes (repeat per API).
     AllowApi(super::api::AllowApi),
     /// Revoke every token issued to a client's users: each of its refresh-token families, and
     /// every access token of a grant it holds (denied until it would have expired). Its own
     /// client_credentials tokens carry no grant and live out their short lifetime; delete the
-    /// client to refuse them at once. Relying parties are not notified: back-channel logout
-    /// notices come with the delivery outbox.
-    RevokeTokens { client_id: String },
+    /// client to refuse them at once. No session ends, so no back-channel logout notice is sent.
+    RevokeTokens {
+        /// The client.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 /// `sesame client create`
@@ -145,6 +154,14 @@ pub(super) async fn client_command(
                 SystemClock.now(),
             )?;
             store.create_client(&client).await.map_err(runtime)?;
+            crate::audit::record(
+                store,
+                SystemClock.now(),
+                crate::audit::AuditEvent::ClientCreated {
+                    client_id: client.client_id.clone(),
+                },
+            )
+            .await;
             write_client_created(out, &client, secret.as_ref(), args.json).map_err(runtime)
         }
         ClientCommand::List { json } => {
@@ -161,6 +178,14 @@ pub(super) async fn client_command(
         },
         ClientCommand::Delete { client_id } => {
             if store.delete_client(&client_id).await.map_err(runtime)? {
+                crate::audit::record(
+                    store,
+                    SystemClock.now(),
+                    crate::audit::AuditEvent::ClientDeleted {
+                        client_id: client_id.clone(),
+                    },
+                )
+                .await;
                 writeln!(out, "deleted client {client_id}").map_err(runtime)
             } else {
                 Err(CliError::Runtime(format!("no client '{client_id}'")))

@@ -26,7 +26,8 @@ pub enum KeysCommand {
     Rotate,
     /// Withdraw a compromised key: it leaves the JWKS and verifies nothing any more.
     Revoke {
-        /// The key's kid (see `sesame keys list`).
+        /// The key's kid (see `sesame keys list`; a kid may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Re-encrypt every private key under a new key-encryption key, read (base64) from stdin.

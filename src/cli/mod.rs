@@ -8,6 +8,7 @@
 //! the rules live in the library (e.g. [`crate::clients`] for client registration).
 
 mod api;
+mod audit;
 mod client;
 mod config;
 mod deliveries;
@@ -18,6 +19,7 @@ mod serve;
 mod user;
 
 pub use api::{ApiCommand, write_api, write_apis};
+pub use audit::{AuditArgs, write_audit};
 pub use client::{ClientCommand, ClientCreate, write_client, write_client_created, write_clients};
 pub use config::{ConfigCommand, write_config_check};
 pub use deliveries::DeliveriesCommand;
@@ -73,6 +75,8 @@ pub enum Command {
     /// Watch the durable outbox: every kind of delivery (mail, back-channel logout).
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Read the audit trail of security events.
+    Audit(AuditArgs),
 }
 
 /// Why a command failed; decides the exit code.
@@ -116,6 +120,7 @@ pub async fn run(cli: Cli) -> i32 {
 
 async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
     let config = Config::load(cli.config.as_deref()).map_err(runtime)?;
+    crate::audit::set_retention(config.audit_retention);
     match cli
         .command
         .unwrap_or(Command::Serve(serve::ServeArgs::default()))
@@ -146,6 +151,10 @@ async fn execute(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Deliveries(command) => {
             let store = store::open(&config.database_url).await.map_err(runtime)?;
             deliveries::deliveries_command(command, store.as_ref(), out).await
+        }
+        Command::Audit(args) => {
+            let store = store::open(&config.database_url).await.map_err(runtime)?;
+            audit::audit_command(args, store.as_ref(), out).await
         }
     }
 }
@@ -183,6 +192,27 @@ mod tests {
         assert!(matches!(
             parse(&["config", "check"]).command,
             Some(Command::Config(ConfigCommand::Check))
+        ));
+    }
+
+    #[test]
+    fn generated_ids_that_begin_with_a_hyphen_are_arguments_not_options() {
+        // Client ids and kids are base64url, so about one in 32 begins with `-`.
+        assert!(matches!(
+            parse(&["client", "show", "-Xa9"]).command,
+            Some(Command::Client(ClientCommand::Show { client_id, .. })) if client_id == "-Xa9"
+        ));
+        assert!(matches!(
+            parse(&["client", "delete", "-Xa9"]).command,
+            Some(Command::Client(ClientCommand::Delete { client_id })) if client_id == "-Xa9"
+        ));
+        assert!(matches!(
+            parse(&["client", "revoke-tokens", "-Xa9"]).command,
+            Some(Command::Client(ClientCommand::RevokeTokens { client_id })) if client_id == "-Xa9"
+        ));
+        assert!(matches!(
+            parse(&["keys", "revoke", "-kid"]).command,
+            Some(Command::Keys(KeysCommand::Revoke { kid })) if kid == "-kid"
         ));
     }
 }

@@ -103,6 +103,15 @@ pub(super) async fn user_command(
                 .map_err(runtime)?
                 // Deleted between the lookup and the write.
                 .ok_or_else(|| CliError::Runtime(format!("no user '{}'", user.id)))?;
+            crate::audit::record(
+                store.as_ref(),
+                SystemClock.now(),
+                crate::audit::AuditEvent::UserDisabled {
+                    user_id: user.id.clone(),
+                    sessions_ended: ended,
+                },
+            )
+            .await;
             writeln!(
                 out,
                 "disabled user {} <{}>; ended {ended} session(s)",
@@ -252,7 +261,7 @@ async fn set_password(
 }
 
 /// Finds a user by id, or by email when the argument looks like one.
-async fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, CliError> {
+pub(super) async fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, CliError> {
     let found = if id_or_email.contains('@') {
         match normalize_email(id_or_email) {
             Ok(email) => store.user_by_email(&email).await.map_err(runtime)?,

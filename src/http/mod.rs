@@ -5,6 +5,7 @@
 pub mod cors;
 pub mod head;
 pub mod headers;
+pub mod request_id;
 pub mod response_mode;
 pub mod tls;
 

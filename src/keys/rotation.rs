@@ -194,6 +194,14 @@ impl KeyManager {
             }
             for action in actions {
                 if self.apply(&action, now).await? {
+                    if let Action::Activate { kid } = &action {
+                        crate::audit::record(
+                            &*self.store,
+                            now,
+                            crate::audit::AuditEvent::KeyRotated { kid: kid.clone() },
+                        )
+                        .await;
+                    }
                     done.push(action);
                 }
             }
@@ -261,6 +269,29 @@ impl KeyManager {
         }
     }
 
+    /// Sets the signing-key gauges from the stored keys: the age of the key that signs, and
+    /// the time until the next takes over (the published next key's start, else the end of
+    /// the signing key's rotation period).
+    pub async fn record_schedule(&self, now: UnixTime) -> Result<(), KeyError> {
+        let stored = self.store.signing_keys().await?;
+        let active = stored
+            .iter()
+            .filter(|k| k.state == KeyState::Active)
+            .max_by_key(|k| k.generation);
+        let next = stored
+            .iter()
+            .filter(|k| k.state == KeyState::Next)
+            .min_by_key(|k| k.generation);
+        let takes_over = next
+            .map(|n| n.activates_at)
+            .or_else(|| active.map(|a| a.activates_at.saturating_add(self.policy.rotation_period)));
+        crate::measure::key_schedule(
+            active.map(|a| now.saturating_sub(a.activates_at)),
+            takes_over.map(|t| t.saturating_sub(now)),
+        );
+        Ok(())
+    }
+
     /// `sesame keys rotate`: the next key signs from `now` (one is created first if none is
     /// published), every other active key retires, and a new next key is published for one
     /// rotation period. Instances pick the change up within their reload interval.
@@ -291,6 +322,14 @@ impl KeyManager {
                 None,
             )
             .await?;
+        crate::audit::record(
+            &*self.store,
+            now,
+            crate::audit::AuditEvent::KeyRotated {
+                kid: promoted.clone(),
+            },
+        )
+        .await;
         let mut retired = Vec::new();
         for key in self.store.signing_keys().await? {
             if key.state == KeyState::Active
@@ -360,6 +399,14 @@ impl KeyManager {
             return Err(RevokeError::AlreadyRevoked(kid.to_string()));
         }
         tracing::warn!(kid, "signing key revoked");
+        crate::audit::record(
+            &*self.store,
+            now,
+            crate::audit::AuditEvent::KeyRevoked {
+                kid: kid.to_owned(),
+            },
+        )
+        .await;
         self.reload().await?;
         Ok(())
     }

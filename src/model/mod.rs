@@ -686,3 +686,38 @@ mod tests {
         assert!(serde_json::from_str::<Scope>(r#"["ok","bad\"one"]"#).is_err());
     }
 }
+
+/// One entry of the audit trail (issue 10): a security event, when it happened, whom and what
+/// it concerned, and how it ended. Never a secret: no password, token, code or cookie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When it happened.
+    pub at: UnixTime,
+    /// What happened (`login`, `token_revoked`, …: `audit::AuditEvent::kind`).
+    pub kind: String,
+    /// How it ended (`success`, `bad_credentials`, …).
+    pub outcome: String,
+    /// The user concerned, if known.
+    pub user_id: Option<UserId>,
+    /// The client concerned, if any.
+    pub client_id: Option<String>,
+    /// The address the request came from, if it came over HTTP.
+    pub ip: Option<String>,
+    /// A short, secret-free note (a key id, the number of sessions ended, …).
+    pub detail: Option<String>,
+    /// When the entry may be deleted: `at` plus the configured retention.
+    pub expires_at: UnixTime,
+}
+
+/// Which audit entries to read: all conditions given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only entries about this user.
+    pub user_id: Option<UserId>,
+    /// Only entries about this client.
+    pub client_id: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<UnixTime>,
+    /// At most this many, the newest (0: no limit).
+    pub limit: u32,
+}

@@ -67,6 +67,16 @@ pub async fn revoke(
             return Ok(Revocation::OtherClientsToken);
         }
         revoke_grant(store, &family.grant_id, now, access_token_ttl).await?;
+        crate::audit::record(
+            store,
+            now,
+            crate::audit::AuditEvent::TokenRevoked {
+                client_id: caller.client_id.clone(),
+                user_id: Some(family.user_id.clone()),
+                what: "refresh_token",
+            },
+        )
+        .await;
         return Ok(Revocation::GrantRevoked);
     };
     if claims.client_id != caller.client_id {
@@ -75,6 +85,17 @@ pub async fn revoke(
     store
         .revoke_access_token(&claims.jti, claims.exp, None)
         .await?;
+    crate::audit::record(
+        store,
+        now,
+        crate::audit::AuditEvent::TokenRevoked {
+            client_id: caller.client_id.clone(),
+            user_id: (claims.sub != claims.client_id)
+                .then(|| crate::model::UserId(claims.sub.clone())),
+            what: "access_token",
+        },
+    )
+    .await;
     Ok(Revocation::AccessTokenRevoked)
 }
 

@@ -62,6 +62,7 @@ pub async fn handle(
             ));
         }
     };
+    crate::measure::token_issued(grant_type);
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((PRAGMA, "no-cache"))

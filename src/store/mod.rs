@@ -9,9 +9,10 @@
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Api, AuthorizationCode, AuthorizationRequest, Client, ClientApi, CodeRedemption, Consent,
-    KeyState, KeyUsage, OutboxCounts, OutboxItem, OutboxStatus, PlannedToken, RefreshFamily,
-    RefreshRotation, ResetToken, Scope, Session, SigningKey, Throttle, User, UserId,
+    Api, AuditQuery, AuditRecord, AuthorizationCode, AuthorizationRequest, Client, ClientApi,
+    CodeRedemption, Consent, KeyState, KeyUsage, OutboxCounts, OutboxItem, OutboxStatus,
+    PlannedToken, RefreshFamily, RefreshRotation, ResetToken, Scope, Session, SigningKey, Throttle,
+    User, UserId,
 };
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -535,6 +536,21 @@ pub trait SessionClientsStore {
     async fn session_clients(&self, sid: &str) -> StoreResult<Vec<String>>;
 }
 
+/// The audit trail (issue 10): security events, appended and never changed, read by user,
+/// client and time, deleted after their retention. Implemented in `sqlite/audit.rs` and
+/// `mongo/audit.rs` (where a TTL index on the entry's expiry also deletes it).
+#[async_trait]
+pub trait AuditStore {
+    /// Appends one entry; one insert.
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// The entries matching `query`, oldest first (the newest `query.limit` of them when a
+    /// limit is given); entries recorded at the same second keep their order of appending.
+    async fn audit_entries(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes the entries recorded before `before` (now minus the retention) or whose own
+    /// expiry has passed at `now`; returns how many went.
+    async fn purge_audit(&self, before: UnixTime, now: UnixTime) -> StoreResult<u64>;
+}
+
 /// Everything Sesame stores.
 #[async_trait]
 pub trait Store:
@@ -555,6 +571,7 @@ pub trait Store:
     + ApiStore
     + OperatorStore
     + SessionClientsStore
+    + AuditStore
     + Send
     + Sync
 {

@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 mod apis;
+mod audit;
 mod keys;
 use keys::KeyDoc;
 mod backchannel;
@@ -317,6 +318,7 @@ impl MongoStore {
         reset::create_indexes(db).await?;
         apis::create_indexes(db).await?;
         operators::create_indexes(db).await?;
+        audit::create_indexes(db).await?;
         Ok(())
     }
 }
@@ -334,8 +336,10 @@ mod index {
 /// else a backend failure.
 fn backend(error: mongodb::error::Error) -> StoreError {
     if is_outage(&error) {
+        crate::measure::store_error("unavailable");
         return StoreError::unavailable(error);
     }
+    crate::measure::store_error("backend");
     StoreError::Backend(Box::new(error))
 }
 
@@ -374,6 +378,7 @@ fn is_outage(error: &mongodb::error::Error) -> bool {
 }
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    crate::measure::store_error("corrupt");
     StoreError::Corrupt(error.to_string())
 }
 

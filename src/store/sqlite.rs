@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod apis;
+mod audit;
 mod backchannel;
 mod keys;
 mod operators;
@@ -152,8 +153,10 @@ fn backend(error: sqlx::Error) -> StoreError {
         return StoreError::Conflict(conflict_of(db.message()));
     }
     if is_outage(&error) {
+        crate::measure::store_error("unavailable");
         return StoreError::unavailable(error);
     }
+    crate::measure::store_error("backend");
     StoreError::Backend(Box::new(error))
 }
 
@@ -199,6 +202,7 @@ fn conflict_of(message: &str) -> Conflict {
 }
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    crate::measure::store_error("corrupt");
     StoreError::Corrupt(error.to_string())
 }
 

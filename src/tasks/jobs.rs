@@ -42,7 +42,11 @@ impl Job for Purge {
         let rows = self
             .store
             .purge_expired(now, now - Self::THROTTLE_IDLE_SECONDS)
-            .await?;
+            .await?
+            + self
+                .store
+                .purge_audit(now - crate::audit::retention(), now)
+                .await?;
         if rows > 0 {
             tracing::debug!(rows, "purged expired rows");
         }
@@ -145,6 +149,7 @@ impl Job for KeyRotation {
         for action in self.keys.rotate_due(now).await? {
             tracing::info!(?action, "key rotation step");
         }
+        self.keys.record_schedule(now).await?;
         Ok(())
     }
 }

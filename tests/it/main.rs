@@ -51,3 +51,8 @@ mod password_reset;
 mod apis;
 // Back-channel logout (issue 8 item 5).
 mod backchannel;
+
+// Operations (issue 10): the audit trail, request ids and the secret scan of the logs.
+mod audit;
+mod logging;
+mod request_ids;

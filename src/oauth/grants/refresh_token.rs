@@ -287,6 +287,15 @@ async fn retry_or_reuse(
     .await
     .map_err(internal)?;
     tracing::warn!(grant_id = %family.grant_id, client_id = %family.client_id, "refresh token reused; its grant is revoked");
+    crate::audit::record(
+        state.store.as_ref(),
+        now,
+        crate::audit::AuditEvent::RefreshReuse {
+            client_id: family.client_id.clone(),
+            user_id: family.user_id.clone(),
+        },
+    )
+    .await;
     Err(OAuthError::invalid_grant(
         "the refresh token was already used; every token of its grant is now revoked",
     ))

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 // Signing-key lifecycle and usage (issue 7).
 mod keys;
 mod throttle_state;
+// The audit trail (issue 10).
+mod audit;
 
 /// The instant every test treats as "now".
 pub const NOW: UnixTime = 1_700_000_000;
@@ -109,6 +111,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
         .iter()
         .chain(keys::TESTS)
         .chain(throttle_state::TESTS)
+        .chain(audit::TESTS)
         .chain(refresh::TESTS)
         .chain(outbox::TESTS)
         .chain(reset::TESTS)
