@@ -210,7 +210,16 @@ impl PasswordReset {
         let item = self.outbox_item(&mail, "password reset", &user.id, now)?;
         self.store.request_reset(&record, &item).await?;
         self.doorbell.ring();
-        tracing::info!(user_id = %user.id, "password reset requested");
+        // The worker issues the link, so the requester's address is not known here.
+        crate::audit::record(
+            &*self.store,
+            now,
+            crate::audit::AuditEvent::PasswordResetRequested {
+                user_id: Some(user.id.clone()),
+                ip: None,
+            },
+        )
+        .await;
         Ok(())
     }
 
@@ -279,6 +288,14 @@ impl PasswordReset {
             .ok_or(ResetError::InvalidLink)?;
         self.doorbell.ring();
         tracing::info!(user_id = %changed, "password reset completed; sessions ended");
+        crate::audit::record(
+            &*self.store,
+            now,
+            crate::audit::AuditEvent::PasswordResetCompleted {
+                user_id: changed.clone(),
+            },
+        )
+        .await;
         Ok(changed)
     }
 

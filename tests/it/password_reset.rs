@@ -329,6 +329,22 @@ async fn reset_by_mail_then_sign_in_through_the_code_flow() {
         .unwrap()
         .unwrap();
     assert!(stored.email_verified, "the reset proved the mailbox");
+    // Both events are in the audit trail, about this user.
+    let audited: Vec<String> = server
+        .state
+        .store
+        .audit_entries(&sesame::model::AuditQuery {
+            user_id: Some(user.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in ["password_reset_requested", "password_reset_completed"] {
+        assert!(audited.iter().any(|k| k == kind), "{kind} in {audited:?}");
+    }
 
     // The old password fails; the new one signs in and the flow continues to the client.
     let login = person.page(&continue_url, "login").await;
