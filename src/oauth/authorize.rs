@@ -69,6 +69,10 @@ async fn authorize(
 /// The `sub` of an ID token this OP issued to `client` (OIDC Core §3.1.2.1). Expired hints are
 /// fine; a foreign signature, `alg: none`, another issuer or audience are not.
 fn hint_subject(state: &AppState, client: &Client, hint: &str) -> Option<String> {
-    let claims: IdTokenClaims = state.keys.verify(hint, Some(ID_TOKEN_TYP)).ok()?;
+    // A hint is a token presented back to Sesame: it counts as a use of its key.
+    let (claims, _kid): (IdTokenClaims, String) = state
+        .keys
+        .verify_presented(hint, Some(ID_TOKEN_TYP), state.clock.now())
+        .ok()?;
     (claims.iss == state.config.issuer && claims.aud == client.client_id).then_some(claims.sub)
 }

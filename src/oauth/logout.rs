@@ -70,7 +70,11 @@ fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, PageErro
 /// The claims of an ID token Sesame issued, whatever its age (RP-Initiated Logout §2: an
 /// expired hint is still a hint): RS256 under one of Sesame's keys, `typ: JWT`, our issuer.
 pub fn verify_hint(state: &AppState, hint: &str) -> Option<IdTokenClaims> {
-    let claims: IdTokenClaims = state.keys.verify(hint, Some(ID_TOKEN_TYP)).ok()?;
+    // A hint is a token presented back to Sesame: it counts as a use of its key.
+    let (claims, _kid): (IdTokenClaims, String) = state
+        .keys
+        .verify_presented(hint, Some(ID_TOKEN_TYP), state.clock.now())
+        .ok()?;
     (claims.iss == state.config.issuer).then_some(claims)
 }
 

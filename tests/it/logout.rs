@@ -147,6 +147,22 @@ async fn a_valid_hint_and_a_registered_uri_end_the_session_and_return_with_state
             "{method}"
         );
     }
+    // Each hint was a token presented back: it counts as a use of the signing key
+    // (`sesame keys list`), once the tally is flushed.
+    server.clock.advance(60);
+    server.tasks.run_due_now().await;
+    let kid = server.state.keys.active_kid().expect("active key");
+    let uses: u64 = server
+        .state
+        .store
+        .key_usage()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.kid == kid)
+        .map(|u| u.uses as u64)
+        .sum();
+    assert!(uses >= 2, "two hints counted for {kid}: {uses}");
 }
 
 #[tokio::test]
