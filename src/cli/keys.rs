@@ -109,7 +109,7 @@ pub(super) async fn keys_command(
 }
 
 /// The KEK `serve` would use.
-fn current_kek(config: &Config) -> Result<Kek, CliError> {
+pub(super) fn current_kek(config: &Config) -> Result<Kek, CliError> {
     match &config.kek {
         Some(k) => Kek::from_base64(k.expose()).map_err(runtime),
         None => Kek::load_or_create(&config.kek_file).map_err(runtime),

@@ -60,8 +60,8 @@ pub enum UserCommand {
     },
     /// Sign a user out everywhere: end every session of theirs, revoke every refresh-token
     /// family and deny every access token issued to them (the account stays enabled).
-    /// Relying parties are not notified yet: back-channel logout notices come with the
-    /// delivery outbox.
+    /// Relying parties that registered a back-channel logout URI are sent a logout notice for
+    /// each ended session, through the outbox (a running server delivers it).
     Logout {
         #[arg(value_name = "ID|EMAIL")]
         user: String,
@@ -142,19 +142,22 @@ pub(super) async fn user_command(
         }
         UserCommand::Logout { user } => {
             let user = find_user(store.as_ref(), &user).await?;
+            // Back-channel notices are sealed under the KEK, as the server seals them.
+            let seal = crate::outbox::PayloadSeal::new(super::keys::current_kek(config)?);
             let ended = logout_everywhere(
                 store.as_ref(),
                 &user.id,
                 SystemClock.now(),
                 config.access_token_ttl,
+                Some((&seal, config.mail_delivery_deadline)),
             )
             .await
             .map_err(runtime)?;
             writeln!(
                 out,
                 "signed out user {} <{}>: ended {} session(s), revoked {} grant(s) \
-                 (their refresh and access tokens)",
-                user.id, user.email, ended.sessions, ended.grants
+                 (their refresh and access tokens), queued {} back-channel logout notice(s)",
+                user.id, user.email, ended.sessions, ended.grants, ended.notices
             )
             .map_err(runtime)
         }
@@ -168,6 +171,8 @@ pub struct LoggedOut {
     pub sessions: u64,
     /// Grants revoked: their refresh-token families and access tokens.
     pub grants: usize,
+    /// Back-channel logout notices queued for the relying parties of the ended sessions.
+    pub notices: usize,
 }
 
 /// Signs `user_id` out everywhere: deletes every session (so no new code is issued from one),
@@ -175,12 +180,33 @@ pub struct LoggedOut {
 /// redeemed code of theirs started — as a family revocation does (the family, and its access
 /// tokens denied by grant). Every step is idempotent, so a failure part-way is completed by
 /// running the command again.
+///
+/// With `notify` (the outbox seal and the delivery deadline), each session's relying parties
+/// that registered a `backchannel_logout_uri` are first sent a logout notice through the
+/// outbox, as at `/logout`; a notice that cannot be queued is logged and does not stop the
+/// sign-out.
 pub async fn logout_everywhere(
     store: &dyn Store,
     user_id: &UserId,
     now: crate::clock::UnixTime,
     access_token_ttl: i64,
+    notify: Option<(&crate::outbox::PayloadSeal, i64)>,
 ) -> Result<LoggedOut, crate::store::StoreError> {
+    let mut notices = 0;
+    if let Some((seal, deadline)) = notify {
+        for session in store.sessions_of_user(user_id, now).await? {
+            match crate::backchannel::enqueue_session_logout(store, seal, &session, now, deadline)
+                .await
+            {
+                Ok(queued) => notices += queued,
+                Err(error) => tracing::warn!(
+                    sid = %session.sid,
+                    %error,
+                    "back-channel logout notices could not be queued"
+                ),
+            }
+        }
+    }
     let sessions = store.delete_user_sessions(user_id).await?;
     let mut grants = store.revoke_user_refresh_families(user_id, now).await?;
     for grant_id in store.user_code_grants(user_id).await? {
@@ -194,6 +220,7 @@ pub async fn logout_everywhere(
     Ok(LoggedOut {
         sessions,
         grants: grants.len(),
+        notices,
     })
 }
 

@@ -185,7 +185,7 @@ impl TestServer {
             created_at: self.now(),
             refresh_tokens: sesame::model::RefreshTokenPolicy::default(),
             allowed_origins: spec.allowed_origins.clone(),
-            backchannel_logout_uri: None,
+            backchannel_logout_uri: spec.backchannel_logout_uri.clone(),
         };
         self.state
             .store
@@ -370,6 +370,8 @@ pub struct ClientSpec {
     pub auth_method: TokenEndpointAuthMethod,
     /// Origins registered for browser calls (CORS) beyond the redirect URIs' own.
     pub allowed_origins: Vec<String>,
+    /// Where back-channel logout notices go, if anywhere.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// The scopes test clients may request unless a test says otherwise.
@@ -389,6 +391,7 @@ impl ClientSpec {
             allowed_scopes: identity_scopes(),
             auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             allowed_origins: vec![],
+            backchannel_logout_uri: None,
         }
     }
 
@@ -403,6 +406,7 @@ impl ClientSpec {
             allowed_scopes: identity_scopes(),
             auth_method: TokenEndpointAuthMethod::None,
             allowed_origins: vec![],
+            backchannel_logout_uri: None,
         }
     }
 }

@@ -11,6 +11,11 @@ fn sesame(server: &TestServer, args: &[&str]) -> Output {
         .args(args)
         .env_remove("SESAME_CONFIG")
         .env("SESAME_DATABASE_URL", &server.state.config.database_url)
+        // The server's KEK: `user logout` seals back-channel notices with it.
+        .env(
+            "SESAME_KEK",
+            server.state.config.kek.as_ref().expect("test KEK").expose(),
+        )
         .env("SESAME_LOG__LEVEL", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -37,6 +42,7 @@ async fn offline_client(server: &TestServer) -> TestClient {
         .register(ClientSpec {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             allowed_scopes: Scope::parse("openid email profile offline_access").unwrap(),
+            backchannel_logout_uri: Some("http://127.0.0.1:9/backchannel".into()),
             ..ClientSpec::confidential()
         })
         .await
@@ -141,6 +147,25 @@ async fn user_logout_ends_every_session_and_revokes_every_token_of_the_user_only
 
     let out = sesame_ok(&server, &["user", "logout", "leaving@example.com"]);
     assert!(out.contains("ended 2 session(s)"), "{out}");
+    // One back-channel logout notice per ended session, queued for the server to deliver.
+    assert!(
+        out.contains("queued 2 back-channel logout notice(s)"),
+        "{out}"
+    );
+    let queued = server
+        .state
+        .store
+        .list_outbox(sesame::backchannel::KIND, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued
+            .iter()
+            .filter(|item| item.summary.contains(&client.client_id))
+            .count(),
+        2,
+        "{queued:?}"
+    );
 
     // Every refresh token of the user fails, the rotated family's newest one too.
     for tokens in [&from_laptop, &rotated] {
