@@ -3,7 +3,7 @@
 use super::refresh_token::{revoke_grant, start_family};
 use super::{AccessTokenGrant, TokenResponse, issue_access_token};
 use crate::authorization::pkce;
-use crate::error::{OAuthError, OAuthErrorCode, internal};
+use crate::error::{OAuthError, internal};
 use crate::model::{
     AuthorizationCode, Client, CodeRedemption, GrantType, IssuedToken, PlannedToken, User,
 };
@@ -18,12 +18,7 @@ pub async fn redeem(
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code grant",
-        ));
-    }
+    super::require_grant(client, GrantType::AuthorizationCode, "authorization code")?;
     let code = params
         .get("code")?
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;

@@ -28,12 +28,7 @@ pub async fn issue(
             "the client credentials grant requires client authentication; a public client has none",
         ));
     }
-    if !client.allows_grant(GrantType::ClientCredentials) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            "this client may not use the client credentials grant",
-        ));
-    }
+    super::require_grant(client, GrantType::ClientCredentials, "client credentials")?;
     let requested = params.get("scope")?;
     let resources = params.all("resource")?;
     let parsed = requested

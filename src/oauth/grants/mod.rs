@@ -4,11 +4,25 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use crate::error::{OAuthError, internal};
+use crate::error::{OAuthError, OAuthErrorCode, internal};
+use crate::model::{Client, GrantType};
 use crate::oauth::tokens;
 pub use crate::oauth::tokens::AccessTokenGrant;
 use crate::state::AppState;
 use serde::Serialize;
+
+/// `unauthorized_client` (RFC 6749 §5.2) unless `client` is registered for `grant`, named
+/// `what` in the message.
+fn require_grant(client: &Client, grant: GrantType, what: &str) -> Result<(), OAuthError> {
+    if client.allows_grant(grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            format!("this client may not use the {what} grant"),
+        ))
+    }
+}
 
 /// RFC 6749 §5.1 / OIDC Core §3.1.3.3 successful token response.
 #[derive(Debug, Serialize)]

@@ -158,12 +158,7 @@ pub async fn refresh(
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    if !client.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            "this client may not use the refresh token grant",
-        ));
-    }
+    super::require_grant(client, GrantType::RefreshToken, "refresh token")?;
     let token = params
         .get("refresh_token")?
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
